@@ -1,0 +1,434 @@
+//! The zone's byte layout and the only module that turns mapping addresses into references.
+//!
+//! Everything in the shared region is accessed through atomics, by every process, so this module
+//! hands out `&Atomic*` (never `&mut`, never byte slices). `docs/FORMAT.md` describes the same
+//! layout byte for byte; the `const` asserts below pin it.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use std::fs::File;
+use std::mem::{align_of, offset_of, size_of};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::{Error, Result, Status};
+
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!("shmmetrics needs native 64-bit atomics");
+
+/// `"SHMMZONE"` in memory order; a zone written on a machine of the other endianness reads as a
+/// different number and is refused.
+pub const MAGIC: u64 = u64::from_ne_bytes(*b"SHMMZONE");
+pub const VERSION_MAJOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 0;
+/// FNV-1a, 32 bit, over the name's UTF-8 bytes.
+pub const HASH_FNV1A_32: u32 = 1;
+
+pub const HEADER_REGION: u64 = 4096;
+pub const ATTACH_SLOTS: u32 = 256;
+pub const ATTACH_RECORD: u32 = 16;
+pub const META_RECORD: u32 = 384;
+pub const VALUE_RECORD: u32 = 128;
+pub const NAME_MAX: usize = 255;
+const NAME_WORDS: usize = 32;
+/// Largest zone we create or accept: 1 TiB keeps every index well inside `u32`.
+pub const MAX_FILE_SIZE: u64 = 1 << 40;
+pub const REGION_ALIGN: u64 = 4096;
+/// Bucket-chain terminator.
+pub const NIL: u32 = u32::MAX;
+
+/// Entry states (`MetaRecord::state`).
+pub const STATE_FREE: u32 = 0;
+pub const STATE_CLAIMING: u32 = 1;
+pub const STATE_LIVE: u32 = 2;
+pub const STATE_FREEING: u32 = 3;
+
+/// The first 256 bytes of the file. Immutable fields are written before the file becomes
+/// visible under its name (see `zone.rs`); the rest change under the registration lock.
+#[repr(C)]
+pub struct Header {
+    pub magic: AtomicU64,
+    pub version_major: AtomicU16,
+    pub version_minor: AtomicU16,
+    pub header_size: AtomicU32,
+    pub file_size: AtomicU64,
+    pub page_size: AtomicU32,
+    pub hash_id: AtomicU32,
+    pub capacity: AtomicU32,
+    pub bucket_count: AtomicU32,
+    pub attach_offset: AtomicU64,
+    pub attach_slots: AtomicU32,
+    pub attach_record_size: AtomicU32,
+    pub buckets_offset: AtomicU64,
+    pub meta_offset: AtomicU64,
+    pub meta_record_size: AtomicU32,
+    pub value_record_size: AtomicU32,
+    pub values_offset: AtomicU64,
+    pub created_unix_ns: AtomicU64,
+    pub creator_pid: AtomicU32,
+    pub flags: AtomicU32,
+    /// 1 while a registration-lock holder is changing the index; a holder that finds it set
+    /// knows its predecessor died mid-change and repairs first.
+    pub dirty: AtomicU32,
+    pub alloc_hint: AtomicU32,
+    pub failed_registrations: AtomicU64,
+    pub failed_zone_full: AtomicU64,
+    pub next_generation: AtomicU64,
+    _reserved: [AtomicU64; 15],
+}
+
+/// One per attach slot; liveness comes from the slot's kernel lock, this is for humans.
+#[repr(C)]
+pub struct AttachRecord {
+    pub pid: AtomicU32,
+    _reserved: AtomicU32,
+    pub attached_unix_ns: AtomicU64,
+}
+
+/// Per-metric metadata, separate from the values so that scans never touch hot lines.
+#[repr(C)]
+pub struct MetaRecord {
+    pub state: AtomicU32,
+    pub kind: AtomicU32,
+    pub generation: AtomicU64,
+    pub next: AtomicU32,
+    pub hash: AtomicU32,
+    pub name_len: AtomicU32,
+    _reserved0: AtomicU32,
+    /// Bit `i` set: the process in attach slot `i` holds at least one handle.
+    pub owners: [AtomicU64; 4],
+    name: [AtomicU64; NAME_WORDS],
+    _reserved1: [AtomicU64; 8],
+}
+
+/// A metric's value, alone on two cache lines.
+#[repr(C, align(128))]
+pub struct ValueRecord {
+    pub value: AtomicU64,
+    _reserved: [AtomicU64; 15],
+}
+
+const _: () = {
+    assert!(size_of::<Header>() == 256 && align_of::<Header>() == 8);
+    assert!(offset_of!(Header, file_size) == 16);
+    assert!(offset_of!(Header, capacity) == 32);
+    assert!(offset_of!(Header, values_offset) == 80);
+    assert!(offset_of!(Header, dirty) == 104);
+    assert!(offset_of!(Header, next_generation) == 128);
+    assert!(size_of::<AttachRecord>() == ATTACH_RECORD as usize);
+    assert!(size_of::<MetaRecord>() == META_RECORD as usize && align_of::<MetaRecord>() == 8);
+    assert!(offset_of!(MetaRecord, next) == 16);
+    assert!(offset_of!(MetaRecord, owners) == 32);
+    assert!(offset_of!(MetaRecord, name) == 64);
+    assert!(size_of::<ValueRecord>() == VALUE_RECORD as usize);
+    assert!(offset_of!(ValueRecord, value) == 0);
+    assert!(NAME_WORDS * 8 > NAME_MAX);
+    assert!(ATTACH_SLOTS as usize <= 4 * 64);
+    assert!((ATTACH_SLOTS * ATTACH_RECORD) as u64 <= HEADER_REGION);
+};
+
+/// Region offsets and sizes of one zone, as written in (or validated from) its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub file_size: u64,
+    pub capacity: u32,
+    pub bucket_count: u32,
+    pub attach_offset: u64,
+    pub buckets_offset: u64,
+    pub meta_offset: u64,
+    pub values_offset: u64,
+}
+
+const fn round_up(x: u64, to: u64) -> u64 {
+    x.div_ceil(to) * to
+}
+
+impl Geometry {
+    fn with_capacity(capacity: u32) -> Geometry {
+        let cap = capacity as u64;
+        let attach_offset = HEADER_REGION;
+        let buckets_offset = attach_offset + round_up((ATTACH_SLOTS * ATTACH_RECORD) as u64, REGION_ALIGN);
+        let meta_offset = buckets_offset + round_up(cap * 4, REGION_ALIGN);
+        let values_offset = meta_offset + round_up(cap * META_RECORD as u64, REGION_ALIGN);
+        let file_size = values_offset + cap * VALUE_RECORD as u64;
+        Geometry { file_size, capacity, bucket_count: capacity, attach_offset, buckets_offset, meta_offset, values_offset }
+    }
+
+    /// The largest layout fitting in `file_size` bytes (already page-rounded), if any.
+    pub fn for_file_size(file_size: u64) -> Option<Geometry> {
+        if file_size > MAX_FILE_SIZE {
+            return None;
+        }
+        let per_entry = 4 + META_RECORD as u64 + VALUE_RECORD as u64;
+        let mut cap = (file_size.saturating_sub(Self::with_capacity(0).file_size) / per_entry).min(u32::MAX as u64 - 1) as u32;
+        while cap > 0 && Self::with_capacity(cap).file_size > file_size {
+            cap -= 1;
+        }
+        (cap > 0).then(|| Geometry { file_size, ..Self::with_capacity(cap) })
+    }
+
+    /// The smallest file that holds one metric.
+    pub fn min_file_size() -> u64 {
+        Self::with_capacity(1).file_size
+    }
+
+    /// Reads and checks the geometry a header claims against the real file length.
+    /// Every region must be aligned, in order, large enough for `capacity` and inside the file.
+    pub fn from_header_bytes(h: &[u8; 256], actual_len: u64) -> Result<Geometry> {
+        let u16_at = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
+        let u32_at = |o: usize| u32::from_ne_bytes(h[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_ne_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+        let corrupt = |what: String| Error::new(Status::SHM_ERR_CORRUPT, what);
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(corrupt(what.to_string())) };
+        if u64_at(offset_of!(Header, magic)) != MAGIC {
+            return Err(Error::new(Status::SHM_ERR_BAD_MAGIC, "bad magic: not a shmmetrics zone (or written with the other endianness)"));
+        }
+        let major = u16_at(offset_of!(Header, version_major));
+        if major != VERSION_MAJOR {
+            let msg = format!("zone format major version {major} is not supported (this library reads {VERSION_MAJOR})");
+            return Err(Error::new(Status::SHM_ERR_VERSION, msg));
+        }
+        let g = Geometry {
+            file_size: u64_at(offset_of!(Header, file_size)),
+            capacity: u32_at(offset_of!(Header, capacity)),
+            bucket_count: u32_at(offset_of!(Header, bucket_count)),
+            attach_offset: u64_at(offset_of!(Header, attach_offset)),
+            buckets_offset: u64_at(offset_of!(Header, buckets_offset)),
+            meta_offset: u64_at(offset_of!(Header, meta_offset)),
+            values_offset: u64_at(offset_of!(Header, values_offset)),
+        };
+        if g.file_size != actual_len {
+            return Err(corrupt(format!("header says {} bytes but the file has {actual_len} (truncated?)", g.file_size)));
+        }
+        check(u32_at(offset_of!(Header, header_size)) as u64 == HEADER_REGION, "unexpected header size")?;
+        check(u32_at(offset_of!(Header, hash_id)) == HASH_FNV1A_32, "unknown hash function")?;
+        check(u32_at(offset_of!(Header, attach_slots)) == ATTACH_SLOTS, "unexpected attach slot count")?;
+        check(u32_at(offset_of!(Header, attach_record_size)) == ATTACH_RECORD, "unexpected attach record size")?;
+        check(u32_at(offset_of!(Header, meta_record_size)) == META_RECORD, "unexpected metadata record size")?;
+        check(u32_at(offset_of!(Header, value_record_size)) == VALUE_RECORD, "unexpected value record size")?;
+        check(g.capacity > 0 && g.capacity < NIL, "capacity out of range")?;
+        check(g.bucket_count > 0 && g.bucket_count < NIL, "bucket count out of range")?;
+        let cap = g.capacity as u64;
+        let regions = [
+            (g.attach_offset, (ATTACH_SLOTS * ATTACH_RECORD) as u64),
+            (g.buckets_offset, g.bucket_count as u64 * 4),
+            (g.meta_offset, cap * META_RECORD as u64),
+            (g.values_offset, cap * VALUE_RECORD as u64),
+        ];
+        let mut end = HEADER_REGION;
+        for (off, len) in regions {
+            check(off % 64 == 0, "misaligned region")?;
+            check(off >= end, "overlapping regions")?;
+            end = off.checked_add(len).ok_or_else(|| corrupt("region size overflows".into()))?;
+        }
+        check(end <= g.file_size && g.file_size <= MAX_FILE_SIZE, "regions extend past the end of the file")?;
+        Ok(g)
+    }
+}
+
+/// A zone file mapped into this process. Lives as long as any handle that points into it.
+pub struct Mapping {
+    raw: MmapRaw,
+    geo: Geometry,
+    writable: bool,
+}
+
+// The mapping is only ever accessed through atomics (see the accessors), so sharing it between
+// threads is as safe as sharing the atomics themselves.
+// SAFETY: MmapRaw is a pointer + length; all access goes through `&Atomic*` obtained below.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; no accessor hands out anything but shared references to atomics.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `file`, whose length and header were validated into `geo` by the caller.
+    pub fn map(file: &File, geo: Geometry, writable: bool) -> std::io::Result<Mapping> {
+        let mut opts = MmapOptions::new();
+        opts.len(geo.file_size as usize);
+        let raw = if writable { opts.map_raw(file)? } else { opts.map_raw_read_only(file)? };
+        assert!(raw.as_ptr().cast::<Header>().is_aligned(), "mmap returns page-aligned addresses");
+        Ok(Mapping { raw, geo, writable })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// # Safety
+    /// `offset + size_of::<T>() <= file_size`, `offset` is aligned for `T`, and `T` consists of
+    /// atomics only.
+    unsafe fn at<T>(&self, offset: u64) -> &T {
+        debug_assert!(offset + size_of::<T>() as u64 <= self.geo.file_size);
+        // SAFETY: the caller guarantees bounds and alignment (the base is page-aligned). The
+        // memory stays mapped as long as `self`, to which the result is tied. Other processes
+        // write it concurrently, which is sound because `T` is made of atomics only and we hand
+        // out a shared reference. On a read-only mapping the callers only load.
+        unsafe { &*self.raw.as_ptr().add(offset as usize).cast::<T>() }
+    }
+
+    pub fn header(&self) -> &Header {
+        // SAFETY: offset 0, 256 bytes, validated file length >= HEADER_REGION; all atomics.
+        unsafe { self.at(0) }
+    }
+
+    pub fn attach_record(&self, slot: u32) -> &AttachRecord {
+        assert!(slot < ATTACH_SLOTS);
+        // SAFETY: the attach region was validated to hold ATTACH_SLOTS 16-byte records, 64-aligned.
+        unsafe { self.at(self.geo.attach_offset + (slot * ATTACH_RECORD) as u64) }
+    }
+
+    pub fn bucket(&self, b: u32) -> &AtomicU32 {
+        assert!(b < self.geo.bucket_count);
+        // SAFETY: b < bucket_count, and the bucket region was validated to hold that many u32s.
+        unsafe { self.at(self.geo.buckets_offset + b as u64 * 4) }
+    }
+
+    pub fn meta(&self, i: u32) -> &MetaRecord {
+        assert!(i < self.geo.capacity);
+        // SAFETY: i < capacity; the metadata region holds `capacity` 384-byte records, 64-aligned.
+        unsafe { self.at(self.geo.meta_offset + i as u64 * META_RECORD as u64) }
+    }
+
+    pub fn value(&self, i: u32) -> &AtomicU64 {
+        assert!(i < self.geo.capacity);
+        // SAFETY: i < capacity; the value region holds `capacity` 128-byte records, 64-aligned.
+        let rec: &ValueRecord = unsafe { self.at(self.geo.values_offset + i as u64 * VALUE_RECORD as u64) };
+        &rec.value
+    }
+}
+
+impl MetaRecord {
+    /// Stores `name` (at most NAME_MAX bytes) with zero padding; published later by `state`.
+    pub fn write_name(&self, name: &[u8]) {
+        let mut words = name.chunks(8);
+        for w in &self.name {
+            let mut buf = [0u8; 8];
+            if let Some(chunk) = words.next() {
+                buf[..chunk.len()].copy_from_slice(chunk);
+            }
+            w.store(u64::from_ne_bytes(buf), Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the stored name into `out` (`name_len` clamped to NAME_MAX) and returns its length.
+    pub fn read_name(&self, out: &mut [u8; NAME_WORDS * 8]) -> usize {
+        for (w, chunk) in self.name.iter().zip(out.chunks_mut(8)) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        (self.name_len.load(Ordering::Relaxed) as usize).min(NAME_MAX)
+    }
+
+    pub fn name_equals(&self, name: &[u8]) -> bool {
+        let mut buf = [0u8; NAME_WORDS * 8];
+        let n = self.read_name(&mut buf);
+        n == name.len() && &buf[..n] == name
+    }
+
+    pub fn owner_bits(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.owners[i].load(Ordering::Acquire))
+    }
+}
+
+/// A metric's value slot, keeping its mapping alive.
+pub struct ValueSlot {
+    ptr: NonNull<AtomicU64>,
+    map: Arc<Mapping>,
+}
+
+// SAFETY: the pointee is an atomic inside a mapping kept alive by `map`; atomics are Sync.
+unsafe impl Send for ValueSlot {}
+// SAFETY: as above.
+unsafe impl Sync for ValueSlot {}
+
+impl ValueSlot {
+    pub fn new(map: Arc<Mapping>, index: u32) -> ValueSlot {
+        let ptr = NonNull::from(map.value(index));
+        ValueSlot { ptr, map }
+    }
+
+    #[inline(always)]
+    pub fn get(&self) -> &AtomicU64 {
+        // SAFETY: `ptr` came from `map.value()`, and `map` (held by self) keeps it mapped.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub fn mapping(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+}
+
+/// Where the value pointer of a released C handle points: stale handles write here, harmlessly.
+static SINK: AtomicU64 = AtomicU64::new(0);
+
+/// A value pointer that the C layer can detach (point at `SINK`) when a handle is released,
+/// so a stale handle used afterwards never touches a slot that may belong to another metric.
+pub struct SlotCell {
+    ptr: AtomicPtr<AtomicU64>,
+    keep: Mutex<Option<Arc<Mapping>>>,
+}
+
+impl SlotCell {
+    pub fn new(slot: &ValueSlot) -> SlotCell {
+        SlotCell { ptr: AtomicPtr::new(slot.ptr.as_ptr()), keep: Mutex::new(Some(slot.map.clone())) }
+    }
+
+    /// # Safety
+    /// No `detach` on this cell may run concurrently with the use of the returned reference
+    /// (the C contract: a handle is not released while another thread still uses it).
+    #[inline(always)]
+    pub unsafe fn get(&self) -> &AtomicU64 {
+        // SAFETY: the pointer is either SINK (static) or a slot inside the mapping held by
+        // `keep`, which `detach` drops only after swapping in SINK; the caller excludes a
+        // concurrent detach, so the mapping outlives the returned reference.
+        unsafe { &*self.ptr.load(Ordering::Acquire) }
+    }
+
+    /// The slot's address for bindings that do their own atomics (NULL once detached).
+    pub fn address(&self) -> *mut u64 {
+        let p = self.ptr.load(Ordering::Acquire);
+        if std::ptr::eq(p, &SINK) { std::ptr::null_mut() } else { p.cast() }
+    }
+
+    pub fn detach(&self) {
+        self.ptr.store((&raw const SINK).cast_mut(), Ordering::Release);
+        self.keep.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// Reads the 256-byte header prefix of a file without mapping it (a short file cannot SIGBUS).
+pub fn read_header_bytes(file: &File) -> std::io::Result<[u8; 256]> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 256];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_fits_and_is_aligned() {
+        for size in [Geometry::min_file_size(), 20480, 1 << 20, 10 << 20, 64 << 20] {
+            let size = round_up(size, 4096);
+            let g = Geometry::for_file_size(size).expect("fits");
+            assert!(g.values_offset + g.capacity as u64 * 128 <= size);
+            assert_eq!(g.values_offset % 4096, 0);
+        }
+        assert!(Geometry::for_file_size(Geometry::min_file_size() - 1).is_none());
+        assert!(Geometry::for_file_size(MAX_FILE_SIZE + 4096).is_none());
+    }
+
+    #[test]
+    fn one_mib_holds_about_two_thousand_metrics() {
+        let g = Geometry::for_file_size(1 << 20).unwrap();
+        assert!(g.capacity > 1900 && g.capacity < 2100, "{}", g.capacity);
+    }
+}

@@ -1,0 +1,92 @@
+//! Thin wrappers over the few syscalls std lacks: open-file-description (OFD) byte-range
+//! locks, `posix_fallocate` and the page size. No pointers into the mapping here.
+//!
+//! OFD locks belong to the open file description, not the process: the kernel drops them when
+//! the last descriptor for it closes, including when the process is killed. They never conflict
+//! with themselves, so a process guards against its own threads with a mutex on top.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Lock byte serialising every change to a zone's index.
+pub const REGISTRATION_LOCK: u64 = 0;
+/// Attach slot `i` is claimed by holding a write lock on byte `ATTACH_LOCK_BASE + i`.
+pub const ATTACH_LOCK_BASE: u64 = 1;
+
+fn flock(kind: libc::c_short, at: u64) -> libc::flock {
+    // SAFETY: flock is a plain C struct for which all-zero bytes are a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = at as libc::off_t;
+    fl.l_len = 1;
+    fl
+}
+
+fn fcntl_lock(file: &File, cmd: libc::c_int, fl: &mut libc::flock) -> io::Result<()> {
+    loop {
+        // SAFETY: the fd is open for the duration of the call (borrowed from `file`) and `fl`
+        // points to a valid, initialised flock (l_pid is 0 as OFD commands require).
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), cmd, fl as *mut libc::flock) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Blocks until this open file description holds the write lock on byte `at`.
+pub fn lock_wait(file: &File, at: u64) -> io::Result<()> {
+    fcntl_lock(file, libc::F_OFD_SETLKW, &mut flock(libc::F_WRLCK as libc::c_short, at))
+}
+
+/// Takes the write lock on byte `at` if it is free; `Ok(false)` if someone else holds it.
+pub fn try_lock(file: &File, at: u64) -> io::Result<bool> {
+    match fcntl_lock(file, libc::F_OFD_SETLK, &mut flock(libc::F_WRLCK as libc::c_short, at)) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn unlock(file: &File, at: u64) -> io::Result<()> {
+    fcntl_lock(file, libc::F_OFD_SETLK, &mut flock(libc::F_UNLCK as libc::c_short, at))
+}
+
+/// Whether another open file description (any process, or another open in this one) holds a
+/// lock on byte `at`. Works on read-only descriptors.
+pub fn is_locked_by_other(file: &File, at: u64) -> io::Result<bool> {
+    let mut fl = flock(libc::F_WRLCK as libc::c_short, at);
+    fcntl_lock(file, libc::F_OFD_GETLK, &mut fl)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Reserves `len` bytes of backing store so a full tmpfs fails here, not as a SIGBUS later.
+pub fn allocate(file: &File, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor borrowed from `file`; no memory is passed.
+    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// Gives the unnamed (`O_TMPFILE`) `file` the name `path`; fails with `EEXIST` if it is taken,
+/// which makes creation atomic: a zone appears under its name fully initialised or not at all.
+pub fn link_unnamed(file: &File, path: &std::path::Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("no NUL");
+    let to = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call.
+    let r = unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}

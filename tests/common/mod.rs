@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests: a private zone directory per test.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use shmmetrics::{OpenOptions, Zone};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::var_os("SHMMETRICS_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm"));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let p = base.join(format!("shmm-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn zone_path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn create(size: u64) -> OpenOptions {
+    OpenOptions { create: true, size, ..Default::default() }
+}
+
+pub fn attach() -> OpenOptions {
+    OpenOptions::default()
+}
+
+pub fn open(dir: &TempDir, name: &str, opts: &OpenOptions) -> Zone {
+    Zone::open_path(&dir.zone_path(name), opts).unwrap()
+}

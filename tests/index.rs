@@ -1,0 +1,136 @@
+//! The name index through the public API: registration, lookup, collisions, free and reuse,
+//! capacity returning, names and kinds.
+
+mod common;
+use common::*;
+use shmmetrics::{Kind, NAME_MAX, Status, Zone};
+
+#[test]
+fn same_name_same_slot_and_kind_mismatch() {
+    let dir = TempDir::new("idx1");
+    let z = open(&dir, "z", &create(1 << 20));
+    let a = z.counter("requests").unwrap();
+    let b = z.counter("requests").unwrap();
+    a.inc(5);
+    b.inc(2);
+    assert_eq!(a.count(), 7);
+    assert_eq!(a.0.index(), b.0.index());
+    let e = z.gauge("requests").err().unwrap();
+    assert_eq!(e.status, Status::SHM_ERR_KIND_MISMATCH);
+    assert_eq!(z.stats().unwrap().failed_registrations, 1);
+    assert!(z.verify().unwrap().is_empty());
+}
+
+#[test]
+fn names_are_exact_and_checked() {
+    let dir = TempDir::new("idx2");
+    let z = open(&dir, "z", &create(1 << 20));
+    let long = "x".repeat(NAME_MAX);
+    z.counter(&long).unwrap().inc(1);
+    let labels = "http_requests_total{method=\"GET\",code=\"200\"}";
+    z.gauge(labels).unwrap().update(3);
+    let names: Vec<String> = z.metrics().map(|m| m.name).collect();
+    assert!(names.contains(&long) && names.contains(&labels.to_string()));
+    let status = |r: shmmetrics::Result<shmmetrics::Metric>| r.err().map(|e| e.status);
+    assert_eq!(status(z.register("x".repeat(NAME_MAX + 1).as_bytes(), Kind::Counter)), Some(Status::SHM_ERR_NAME_TOO_LONG));
+    assert_eq!(status(z.register(b"", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
+    assert_eq!(status(z.register(b"a\0b", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
+    assert_eq!(status(z.register(b"\xff\xfe", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
+    assert_eq!(z.stats().unwrap().failed_registrations, 4);
+    assert_eq!(z.stats().unwrap().used, 2);
+}
+
+#[test]
+fn creation_sizes_are_checked() {
+    let dir = TempDir::new("idx3");
+    let path = dir.zone_path("z");
+    for size in [0, 1, 4096, 1 << 41, u64::MAX] {
+        let e = Zone::open_path(&path, &create(size)).err().unwrap();
+        assert_eq!(e.status, Status::SHM_ERR_INVALID_SIZE, "size {size}");
+        assert!(!path.exists());
+    }
+    // Sizes are rounded up to the page size.
+    let z = Zone::open_path(&path, &create(100_001)).unwrap();
+    assert_eq!(z.stats().unwrap().file_size % 4096, 0);
+    assert!(z.stats().unwrap().file_size >= 100_001);
+}
+
+#[test]
+fn free_and_reuse_bumps_generation_and_returns_capacity() {
+    let dir = TempDir::new("idx4");
+    let z = open(&dir, "z", &create(64 << 10));
+    let cap = z.capacity();
+    let mut held = Vec::new();
+    for i in 0..cap {
+        held.push(z.counter(&format!("c{i}")).unwrap());
+    }
+    let full = z.counter("one-too-many").err().unwrap();
+    assert_eq!(full.status, Status::SHM_ERR_ZONE_FULL);
+    let s = z.stats().unwrap();
+    assert_eq!((s.used, s.free, s.failed_zone_full), (cap, 0, 1));
+    // Releasing every handle frees every entry: capacity really returns, again and again.
+    for round in 0..3 {
+        for c in held.drain(..) {
+            c.release().unwrap();
+        }
+        assert_eq!(z.stats().unwrap().used, 0, "round {round}");
+        for i in 0..cap {
+            held.push(z.counter(&format!("r{round}-{i}")).unwrap());
+        }
+    }
+    let gens: std::collections::HashSet<u64> = held.iter().map(|c| c.0.generation()).collect();
+    assert_eq!(gens.len(), cap as usize);
+    assert!(held.iter().all(|c| c.0.generation() > 3 * cap as u64));
+    assert!(z.verify().unwrap().is_empty());
+}
+
+#[test]
+fn reused_entry_starts_at_zero() {
+    let dir = TempDir::new("idx5");
+    let z = open(&dir, "z", &create(64 << 10));
+    let mut all: Vec<_> = (0..z.capacity()).map(|i| z.counter(&format!("c{i}")).unwrap()).collect();
+    all.iter().for_each(|c| c.inc(41));
+    let victim = all.remove(7);
+    let idx = victim.0.index();
+    victim.release().unwrap();
+    let b = z.counter("b").unwrap();
+    assert_eq!(b.0.index(), idx, "a full zone hands out the freed entry");
+    assert_eq!(b.count(), 0);
+    assert!(z.metrics().all(|m| m.name != "c7"));
+}
+
+#[test]
+fn collisions_share_buckets_correctly() {
+    // A zone with few buckets forces long chains; every name still maps to its own entry.
+    let dir = TempDir::new("idx6");
+    let z = open(&dir, "z", &create(256 << 10));
+    let cap = z.capacity() as usize;
+    let counters: Vec<_> = (0..cap).map(|i| z.counter(&format!("m{i}")).unwrap()).collect();
+    for (i, c) in counters.iter().enumerate() {
+        c.inc(i as i64);
+    }
+    // Free every other one (unlinking from the middle of chains) and look the rest up again.
+    let mut keep = Vec::new();
+    for (i, c) in counters.into_iter().enumerate() {
+        if i % 2 == 0 { c.release().unwrap() } else { keep.push((i, c)) }
+    }
+    for (i, _) in &keep {
+        assert_eq!(z.counter(&format!("m{i}")).unwrap().count(), *i as i64);
+    }
+    assert!(z.verify().unwrap().is_empty());
+    assert_eq!(z.stats().unwrap().used as usize, keep.len());
+}
+
+#[test]
+fn float_gauge_add_and_update() {
+    let dir = TempDir::new("idx7");
+    let z = open(&dir, "z", &create(64 << 10));
+    let g = z.gauge_f64("temp").unwrap();
+    g.update(1.5);
+    g.add(2.25);
+    assert_eq!(g.value(), 3.75);
+    let snap = z.metrics().find(|m| m.name == "temp").unwrap();
+    assert_eq!((snap.kind, f64::from_bits(snap.bits)), (Kind::GaugeF64, 3.75));
+    let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
+    assert_eq!(other.gauge_f64("temp").unwrap().value(), 3.75);
+}
