@@ -8,11 +8,10 @@ fn main() {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libshmmetrics.so.{major}");
 
-    let out = std::env::var("SHMMETRICS_HEADER_OUT").unwrap_or_else(|_| "include/shmmetrics.h".into());
     let config = cbindgen::Config::from_file("cbindgen.toml").expect("read cbindgen.toml");
     match cbindgen::Builder::new().with_config(config).with_src("src/error.rs").with_src("src/ffi.rs").generate() {
         Ok(bindings) => {
-            bindings.write_to_file(out);
+            bindings.write_to_file("include/shmmetrics.h");
         }
         // A syntax error in ffi.rs is reported better by rustc than by cbindgen.
         Err(cbindgen::Error::ParseSyntaxError { .. }) => {}

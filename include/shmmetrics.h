@@ -373,11 +373,19 @@ shm_status shm_counter_open(const struct shm_zone *zone,
                             struct shm_counter **out);
 
 /**
- * Releases a counter handle (NULL is fine). The handle is invalid afterwards whatever the
- * result. When no process holds the counter any more, its entry and value are freed.
- * Must not run while another thread uses the same handle.
+ * Unregisters: frees the handle and gives up this process's claim on the counter; when no
+ * process claims it any more, its entry and value are freed (go-metrics `Stop`). NULL is
+ * fine. The handle is invalid afterwards whatever the result; it must not be in use by
+ * another thread during the call.
  */
 shm_status shm_counter_release(struct shm_counter *counter);
+
+/**
+ * Frees the handle but keeps the counter registered: this process's claim lasts until it
+ * detaches from the zone (closes it or exits), and the value stays for the next process.
+ * NULL is fine; same rules as shm_counter_release().
+ */
+shm_status shm_counter_close(struct shm_counter *counter);
 
 /**
  * Adds `n`. One atomic instruction; NULL is a no-op.
@@ -422,6 +430,11 @@ shm_status shm_gauge_open(const struct shm_zone *zone,
 shm_status shm_gauge_release(struct shm_gauge *gauge);
 
 /**
+ * Frees the handle, keeping the gauge registered; see shm_counter_close().
+ */
+shm_status shm_gauge_close(struct shm_gauge *gauge);
+
+/**
  * Sets the gauge. One atomic store; NULL is a no-op.
  */
 void shm_gauge_update(const struct shm_gauge *gauge, int64_t value);
@@ -451,6 +464,11 @@ shm_status shm_gauge_f64_open(const struct shm_zone *zone,
  * Releases a float gauge handle; see shm_counter_release().
  */
 shm_status shm_gauge_f64_release(struct shm_gauge_f64 *gauge);
+
+/**
+ * Frees the handle, keeping the float gauge registered; see shm_counter_close().
+ */
+shm_status shm_gauge_f64_close(struct shm_gauge_f64 *gauge);
 
 /**
  * Sets the float gauge. One atomic store; NULL is a no-op.

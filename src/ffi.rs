@@ -402,15 +402,16 @@ unsafe fn open_metric<T>(zone: Option<&shm_zone>, name: *const c_char, name_len:
     })
 }
 
-fn release_metric<T>(outer: Option<&mut T>, inner: impl Fn(&T) -> &MetricHandle) -> shm_status {
+/// Ends a C handle; with `unregister`, also gives up this process's claim on the metric.
+fn end_handle<T>(outer: Option<&mut T>, inner: impl Fn(&T) -> &MetricHandle, unregister: bool) -> shm_status {
     boundary(|| {
         let Some(t) = outer else { return Ok(()) };
         let h = inner(&*t);
         let taken = h.metric.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let metric = taken.ok_or_else(|| Error::new(Status::SHM_ERR_CLOSED, "the handle was already released"))?;
+        let metric = taken.ok_or_else(|| Error::new(Status::SHM_ERR_CLOSED, "the handle was already released or closed"))?;
         h.cell.detach();
         park(t);
-        metric.release()
+        if unregister { metric.release() } else { Ok(()) }
     })
 }
 
@@ -436,12 +437,21 @@ pub unsafe extern "C" fn shm_counter_open(zone: Option<&shm_zone>, name: *const 
     unsafe { open_metric(zone, name, name_len, Kind::Counter, out, shm_counter) }
 }
 
-/// Releases a counter handle (NULL is fine). The handle is invalid afterwards whatever the
-/// result. When no process holds the counter any more, its entry and value are freed.
-/// Must not run while another thread uses the same handle.
+/// Unregisters: frees the handle and gives up this process's claim on the counter; when no
+/// process claims it any more, its entry and value are freed (go-metrics `Stop`). NULL is
+/// fine. The handle is invalid afterwards whatever the result; it must not be in use by
+/// another thread during the call.
 #[unsafe(no_mangle)]
 pub extern "C" fn shm_counter_release(counter: Option<&mut shm_counter>) -> shm_status {
-    release_metric(counter, |c| &c.0)
+    end_handle(counter, |c| &c.0, true)
+}
+
+/// Frees the handle but keeps the counter registered: this process's claim lasts until it
+/// detaches from the zone (closes it or exits), and the value stays for the next process.
+/// NULL is fine; same rules as shm_counter_release().
+#[unsafe(no_mangle)]
+pub extern "C" fn shm_counter_close(counter: Option<&mut shm_counter>) -> shm_status {
+    end_handle(counter, |c| &c.0, false)
 }
 
 /// Adds `n`. One atomic instruction; NULL is a no-op.
@@ -488,7 +498,13 @@ pub unsafe extern "C" fn shm_gauge_open(zone: Option<&shm_zone>, name: *const c_
 /// Releases a gauge handle; see shm_counter_release().
 #[unsafe(no_mangle)]
 pub extern "C" fn shm_gauge_release(gauge: Option<&mut shm_gauge>) -> shm_status {
-    release_metric(gauge, |g| &g.0)
+    end_handle(gauge, |g| &g.0, true)
+}
+
+/// Frees the handle, keeping the gauge registered; see shm_counter_close().
+#[unsafe(no_mangle)]
+pub extern "C" fn shm_gauge_close(gauge: Option<&mut shm_gauge>) -> shm_status {
+    end_handle(gauge, |g| &g.0, false)
 }
 
 /// Sets the gauge. One atomic store; NULL is a no-op.
@@ -522,7 +538,13 @@ pub unsafe extern "C" fn shm_gauge_f64_open(zone: Option<&shm_zone>, name: *cons
 /// Releases a float gauge handle; see shm_counter_release().
 #[unsafe(no_mangle)]
 pub extern "C" fn shm_gauge_f64_release(gauge: Option<&mut shm_gauge_f64>) -> shm_status {
-    release_metric(gauge, |g| &g.0)
+    end_handle(gauge, |g| &g.0, true)
+}
+
+/// Frees the handle, keeping the float gauge registered; see shm_counter_close().
+#[unsafe(no_mangle)]
+pub extern "C" fn shm_gauge_f64_close(gauge: Option<&mut shm_gauge_f64>) -> shm_status {
+    end_handle(gauge, |g| &g.0, false)
 }
 
 /// Sets the float gauge. One atomic store; NULL is a no-op.

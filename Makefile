@@ -1,0 +1,134 @@
+# shmmetrics: `make` builds the library and header, `make demo` runs the main job,
+# `make test` runs every suite. Language-specific rules live in mk/*.mk and add themselves to
+# TEST_TARGETS / DEMO_TARGETS / BENCH_TARGETS.
+
+CARGO      ?= cargo
+CC         ?= cc
+CXX        ?= c++
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+MAJOR      := $(firstword $(subst ., ,$(VERSION)))
+TOP        := $(abspath .)
+RELEASE    := $(TOP)/target/release
+BUILD      := $(TOP)/build
+LIBSO      := $(RELEASE)/libshmmetrics.so
+LIBA       := $(RELEASE)/libshmmetrics.a
+HEADER     := include/shmmetrics.h
+
+CWARN      := -Wall -Wextra -Wpedantic -Werror
+CFLAGS     ?= -O2 -g
+LINK_SO    := -L$(RELEASE) -Wl,-rpath,$(RELEASE) -lshmmetrics
+
+TEST_TARGETS  := rust-test c-test header-test check-header lint
+DEMO_TARGETS  := c-demo
+BENCH_TARGETS :=
+
+.PHONY: all lib header check-header test demo bench install uninstall clean \
+        rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples
+
+all: lib
+
+lib: $(LIBSO)
+
+# Cargo decides what is stale; build.rs regenerates the header from src/ffi.rs.
+# The soname link lets programs linked with -lshmmetrics run from the build tree.
+$(LIBSO) $(LIBA) $(HEADER): FORCE
+	$(CARGO) build --release --locked
+	@ln -sf libshmmetrics.so $(RELEASE)/libshmmetrics.so.$(MAJOR)
+
+FORCE:
+
+header: lib
+
+# build.rs regenerates include/shmmetrics.h from the source on every build, so a header that
+# differs from the committed one after a build means the committed header was stale.
+check-header: lib
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git diff --exit-code HEAD -- $(HEADER) >/dev/null || { \
+	    echo "include/shmmetrics.h differs from the committed header: commit the regenerated one"; \
+	    git --no-pager diff HEAD -- $(HEADER) | head -40; exit 1; }; \
+	  echo "header: committed header matches cbindgen's output"; \
+	else echo "header: not a git checkout, staleness check skipped"; fi
+
+rust-test:
+	$(CARGO) test --locked --release
+
+lint:
+	$(CARGO) clippy --locked --release --all-targets -- -D warnings
+
+# ---- C -------------------------------------------------------------------------------------
+C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
+
+$(BUILD)/c/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
+
+$(BUILD)/c-asan/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Iinclude $< -o $@ $(LINK_SO)
+
+c-test-asan: $(addprefix $(BUILD)/c-asan/,$(C_TESTS))
+	@for t in $^; do echo "== asan $$t"; ASAN_OPTIONS=detect_leaks=1 $$t || exit 1; done
+
+c-test-valgrind: $(addprefix $(BUILD)/c/,$(C_TESTS))
+	@for t in $^; do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no $$t || exit 1; done
+
+c-test: c-test-asan c-test-valgrind
+
+# The header alone, included twice, as C99/C11 and as C++11/17, with every warning an error.
+header-test: $(HEADER)
+	@mkdir -p $(BUILD)
+	@printf '#include "shmmetrics.h"\n#include "shmmetrics.h"\nint main(void) { return shm_abi_version() == 0; }\n' > $(BUILD)/header_twice.c
+	$(CC) -std=c99 $(CWARN) -Iinclude -fsyntax-only $(BUILD)/header_twice.c
+	$(CC) -std=c11 $(CWARN) -Iinclude -fsyntax-only $(BUILD)/header_twice.c
+	$(CXX) -std=c++11 $(CWARN) -Iinclude -fsyntax-only -x c++ $(BUILD)/header_twice.c
+	$(CXX) -std=c++17 $(CWARN) -Iinclude -fsyntax-only -x c++ $(BUILD)/header_twice.c
+
+# ---- examples ------------------------------------------------------------------------------
+$(BUILD)/examples/c_example: examples/c/example.c $(HEADER) | lib
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
+
+examples: $(BUILD)/examples/c_example
+
+DEMO_ZONE ?= $(BUILD)/demo.zone
+
+c-demo: $(BUILD)/examples/c_example
+	@echo "== C: two processes write $(DEMO_ZONE)"
+	$(BUILD)/examples/c_example $(DEMO_ZONE)
+
+# ---- language rules ------------------------------------------------------------------------
+-include mk/*.mk
+
+test: $(TEST_TARGETS)
+	@echo "make test: all suites passed"
+
+demo: lib
+	@rm -f $(DEMO_ZONE)
+	@$(MAKE) --no-print-directory $(DEMO_TARGETS)
+
+bench: $(BENCH_TARGETS)
+
+# ---- install -------------------------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	ln -sf libshmmetrics.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(MAJOR)
+	ln -sf libshmmetrics.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libshmmetrics.so
+	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	install -m 0644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' shmmetrics.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a \
+	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
