@@ -135,7 +135,9 @@ fn null(what: &str) -> Error {
 }
 
 /// Released handles and closed zones, kept allocated so a stale pointer stays harmless.
-static PARKED: Mutex<VecDeque<(usize, unsafe fn(usize))>> = Mutex::new(VecDeque::new());
+static PARKED: Mutex<VecDeque<Parked>> = Mutex::new(VecDeque::new());
+/// A parked allocation's address and the function that frees it.
+type Parked = (usize, unsafe fn(usize));
 const PARK_DEPTH: usize = 4096;
 
 unsafe fn free_box<T>(p: usize) {

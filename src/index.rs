@@ -61,6 +61,26 @@ pub fn check_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test failpoint: crash (panic) after this many more steps of an index change.
+    pub static CRASH_AFTER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// A point inside an index change where a killed holder may stop; a no-op outside tests.
+#[inline(always)]
+fn step() {
+    #[cfg(test)]
+    CRASH_AFTER.with(|c| match c.get() {
+        Some(0) => {
+            c.set(None);
+            panic!("injected crash");
+        }
+        Some(n) => c.set(Some(n - 1)),
+        None => {}
+    });
+}
+
 /// Proof that the caller holds the registration lock (constructed only by `zone.rs`).
 pub struct Locked<'a> {
     pub map: &'a Mapping,
@@ -118,23 +138,29 @@ impl Locked<'_> {
         let m = self.map.meta(i);
         self.begin();
         m.state.store(STATE_CLAIMING, Ordering::Relaxed);
+        step();
         fence(Ordering::Release);
         let generation = h.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
         m.generation.store(generation, Ordering::Relaxed);
+        step();
         m.kind.store(kind as u32, Ordering::Relaxed);
         m.hash.store(hash, Ordering::Relaxed);
         m.name_len.store(name.len() as u32, Ordering::Relaxed);
         m.write_name(name);
+        step();
         for w in &m.owners {
             w.store(0, Ordering::Relaxed);
         }
         let (w, bit) = owner_word(owner);
         m.owners[w].store(bit, Ordering::Relaxed);
+        step();
         self.map.value(i).store(0, Ordering::Relaxed);
         // Link at the chain head: `next` first, so the chain is whole at every instant.
         let bucket = self.map.bucket(bucket_of(self.map, hash));
         m.next.store(bucket.load(Ordering::Relaxed), Ordering::Relaxed);
+        step();
         bucket.store(i, Ordering::Release);
+        step();
         m.state.store(STATE_LIVE, Ordering::Release);
         h.alloc_hint.store(i.wrapping_add(1) % cap, Ordering::Relaxed);
         self.end();
@@ -168,7 +194,9 @@ impl Locked<'_> {
         self.begin();
         m.state.store(STATE_FREEING, Ordering::Relaxed);
         fence(Ordering::Release);
+        step();
         self.unlink(i, m.hash.load(Ordering::Relaxed));
+        step();
         clear_entry(self.map, i);
         self.end();
     }
@@ -270,6 +298,7 @@ fn clear_entry(map: &Mapping, i: u32) {
     m.hash.store(0, Ordering::Relaxed);
     m.name_len.store(0, Ordering::Relaxed);
     m.write_name(&[]);
+    step();
     m.next.store(NIL, Ordering::Relaxed);
     for w in &m.owners {
         w.store(0, Ordering::Relaxed);
@@ -388,4 +417,62 @@ pub fn verify(map: &Mapping, locked: bool) -> Vec<String> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OpenOptions, Zone};
+
+    fn zone(tag: &str) -> (Zone, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("shmm-unit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let z = Zone::open_path(&path, &OpenOptions { create: true, size: 64 << 10, ..Default::default() }).unwrap();
+        (z, path)
+    }
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        assert_eq!(fnv1a32(b""), 0x811C9DC5);
+        assert_eq!(fnv1a32(b"a"), 0xE40C292C);
+        assert_eq!(fnv1a32(b"foobar"), 0xBF9CF968);
+        assert_eq!(fnv1a32(b"downstream.proxy.global.request_total"), 0x8D984132);
+    }
+
+    /// A holder that dies at any step of an insert or a remove leaves an index that the next
+    /// holder repairs: verify is clean, survivors keep their values, and the name works again.
+    #[test]
+    fn a_crash_at_every_step_is_repaired() {
+        let (z, path) = zone("crash");
+        let keep = z.counter("keep").unwrap();
+        keep.inc(7);
+        let mut crashed_steps = 0;
+        for k in 0..32 {
+            // Crash during an insert.
+            CRASH_AFTER.with(|c| c.set(Some(k)));
+            let r = z.counter("victim");
+            let crashed = CRASH_AFTER.with(|c| c.take()).is_none() && r.is_err();
+            if crashed {
+                crashed_steps += 1;
+                assert_eq!(r.err().unwrap().status, Status::SHM_ERR_INTERNAL);
+                assert!(!z.verify().unwrap().is_empty(), "step {k}: damage is visible before repair");
+            }
+            // The next registration repairs; then crash during a remove.
+            let v = z.counter("victim").unwrap();
+            assert!(z.verify().unwrap().is_empty(), "step {k}: {:?}", z.verify().unwrap());
+            v.inc(1);
+            CRASH_AFTER.with(|c| c.set(Some(k)));
+            let r = v.release();
+            if CRASH_AFTER.with(|c| c.take()).is_none() && r.is_err() {
+                crashed_steps += 1;
+            }
+            let other = z.counter("other").unwrap();
+            assert!(z.verify().unwrap().is_empty(), "step {k}: {:?}", z.verify().unwrap());
+            other.release().unwrap();
+            assert_eq!(keep.count(), 7);
+        }
+        assert!(crashed_steps >= 8, "the failpoints were reached ({crashed_steps})");
+        assert!(z.stats().unwrap().repairs >= crashed_steps as u64 / 2);
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -77,7 +77,9 @@ pub struct Header {
     pub failed_registrations: AtomicU64,
     pub failed_zone_full: AtomicU64,
     pub next_generation: AtomicU64,
-    _reserved: [AtomicU64; 15],
+    /// Times a lock holder found `dirty` set and repaired the index after a dead predecessor.
+    pub repairs: AtomicU64,
+    _reserved: [AtomicU64; 14],
 }
 
 /// One per attach slot; liveness comes from the slot's kernel lock, this is for humans.
@@ -118,6 +120,7 @@ const _: () = {
     assert!(offset_of!(Header, values_offset) == 80);
     assert!(offset_of!(Header, dirty) == 104);
     assert!(offset_of!(Header, next_generation) == 128);
+    assert!(offset_of!(Header, repairs) == 136);
     assert!(size_of::<AttachRecord>() == ATTACH_RECORD as usize);
     assert!(size_of::<MetaRecord>() == META_RECORD as usize && align_of::<MetaRecord>() == 8);
     assert!(offset_of!(MetaRecord, next) == 16);

@@ -50,6 +50,8 @@ pub struct Stats {
     pub attached: u32,
     pub failed_registrations: u64,
     pub failed_zone_full: u64,
+    /// Index repairs after a registrar died mid-change.
+    pub repairs: u64,
     pub file_size: u64,
     pub version_major: u16,
     pub version_minor: u16,
@@ -138,6 +140,7 @@ impl Zone {
             attached: live.iter().map(|w| w.count_ones()).sum(),
             failed_registrations: h.failed_registrations.load(Ordering::Relaxed),
             failed_zone_full: h.failed_zone_full.load(Ordering::Relaxed),
+            repairs: h.repairs.load(Ordering::Relaxed),
             file_size: map.geometry().file_size,
             version_major: h.version_major.load(Ordering::Relaxed),
             version_minor: h.version_minor.load(Ordering::Relaxed),
@@ -189,6 +192,7 @@ impl Shared {
         self.with_lock_raw(|ix, local| {
             if ix.is_dirty() {
                 ix.repair();
+                ix.map.header().repairs.fetch_add(1, Ordering::Relaxed);
             }
             f(ix, local)
         })
