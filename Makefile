@@ -23,12 +23,12 @@ CWARN      := -Wall -Wextra -Wpedantic -Werror
 CFLAGS     ?= -O2 -g
 LINK_SO    := -L$(RELEASE) -Wl,-rpath,$(RELEASE) -lshmmetrics
 
-TEST_TARGETS  := rust-test c-test header-test check-header lint
+TEST_TARGETS  := rust-test c-test header-test check-header lint install-test
 DEMO_TARGETS  := c-demo
 BENCH_TARGETS :=
 
 .PHONY: all lib header check-header test demo bench install uninstall clean \
-        rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples
+        rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples install-test
 
 all: lib
 
@@ -101,6 +101,18 @@ DEMO_ZONE ?= $(BUILD)/demo.zone
 c-demo: $(BUILD)/examples/c_example
 	@echo "== C: two processes write $(DEMO_ZONE)"
 	$(BUILD)/examples/c_example $(DEMO_ZONE)
+
+# Install into a staging directory, then build and run the README's C example against it
+# with pkg-config, as a user would.
+install-test: lib
+	@rm -rf $(BUILD)/stage && mkdir -p $(BUILD)/stage/zones
+	@$(MAKE) --no-print-directory install DESTDIR=$(BUILD)/stage PREFIX=/usr >/dev/null
+	@awk '/^```c$$/{on=1;next} /^```$$/{if(on)exit} on' README.md > $(BUILD)/stage/readme.c
+	@test -L $(BUILD)/stage/usr/lib/libshmmetrics.so.$(MAJOR)
+	$(CC) -std=c11 $(CWARN) $(BUILD)/stage/readme.c -o $(BUILD)/stage/readme \
+	  $$(PKG_CONFIG_SYSROOT_DIR=$(BUILD)/stage PKG_CONFIG_LIBDIR=$(BUILD)/stage/usr/lib/pkgconfig pkg-config --cflags --libs shmmetrics)
+	SHMMETRICS_DIR=$(BUILD)/stage/zones LD_LIBRARY_PATH=$(BUILD)/stage/usr/lib $(BUILD)/stage/readme
+	@test -f $(BUILD)/stage/zones/shmmetrics-myapp && echo "install: README example builds with pkg-config and runs"
 
 # ---- language rules ------------------------------------------------------------------------
 -include mk/*.mk

@@ -429,9 +429,11 @@ mod tests {
         assert!(Geometry::for_file_size(MAX_FILE_SIZE + 4096).is_none());
     }
 
+    /// The capacities quoted in docs/FORMAT.md.
     #[test]
-    fn one_mib_holds_about_two_thousand_metrics() {
-        let g = Geometry::for_file_size(1 << 20).unwrap();
-        assert!(g.capacity > 1900 && g.capacity < 2100, "{}", g.capacity);
+    fn documented_capacities() {
+        assert_eq!(Geometry::for_file_size(1 << 20).unwrap().capacity, 2016);
+        assert_eq!(Geometry::for_file_size(10 << 20).unwrap().capacity, 20298);
+        assert_eq!(Geometry::min_file_size(), 16512);
     }
 }
