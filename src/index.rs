@@ -82,8 +82,8 @@ fn step() {
 }
 
 /// Proof that the caller holds the registration lock (constructed only by `zone.rs`).
-pub struct Locked<'a> {
-    pub map: &'a Mapping,
+pub(crate) struct Locked<'a> {
+    pub(crate) map: &'a Mapping,
 }
 
 fn bucket_of(map: &Mapping, hash: u32) -> u32 {

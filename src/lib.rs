@@ -16,6 +16,9 @@
 //! # Ok::<(), shmmetrics::Error>(())
 //! ```
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod error;
 pub mod ffi;
 pub mod index;

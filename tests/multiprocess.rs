@@ -158,3 +158,51 @@ fn fresh_start_does_not_disturb_the_old_process() {
     assert_eq!(c.count(), 6);
     assert!(old.verify().unwrap().is_empty() && new.verify().unwrap().is_empty());
 }
+
+#[test]
+fn processes_creating_one_zone_at_the_same_instant_end_with_one_zone() {
+    use std::os::unix::fs::MetadataExt;
+    if child_role(|_, zone, arg| {
+        // Start together: spin until the agreed instant.
+        let start: u128 = arg.parse().unwrap();
+        while std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() < start {}
+        let z = Zone::open_path(zone, &create(1 << 20)).unwrap();
+        z.counter("x").unwrap().inc(1);
+        println!("INODE={}", std::fs::metadata(zone).unwrap().ino());
+    }) {
+        return;
+    }
+    for round in 0..5 {
+        let dir = TempDir::new("mp5");
+        let path = dir.zone_path("z");
+        let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() + 300_000_000;
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["processes_creating_one_zone_at_the_same_instant_end_with_one_zone", "--exact", "--nocapture", "--test-threads=1", "-q"])
+                    .env("SHMM_ROLE", "create")
+                    .env("SHMM_ZONE", &path)
+                    .env("SHMM_ARG", start.to_string())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let inodes: std::collections::HashSet<String> = children
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert!(out.status.success());
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let line = text.lines().find_map(|l| l.strip_prefix("INODE=")).expect("child reports its inode");
+                line.to_string()
+            })
+            .collect();
+        assert_eq!(inodes.len(), 1, "round {round}: every process attached to the same file");
+        let z = Zone::open_path(&path, &attach()).unwrap();
+        assert_eq!(z.counter("x").unwrap().count(), 8, "round {round}");
+        assert!(z.verify().unwrap().is_empty());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    }
+}
