@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions as FsOpen, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result, Status};
 use crate::layout::{self, Geometry, Mapping};
@@ -176,7 +176,9 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
         let opened = create_unnamed(dir, creation_geometry(opts.size)?, opts.mode)?;
         if opts.fresh {
             // Replace atomically: processes still mapping the old file keep it, unharmed.
-            let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+            static SEQ: AtomicU64 = AtomicU64::new(0);
+            let unique = format!("{}.{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+            let tmp = dir.join(format!(".{}.{unique}.tmp", path.file_name().unwrap_or_default().to_string_lossy()));
             let _ = std::fs::remove_file(&tmp);
             sys::link_unnamed(&opened.file, &tmp).map_err(|e| Error::io("link zone", e))?;
             if let Err(e) = std::fs::rename(&tmp, path) {
