@@ -20,7 +20,7 @@ use std::sync::Mutex;
 pub use crate::error::shm_status;
 use crate::error::{Error, Result, Status};
 use crate::index::Kind;
-use crate::layout::SlotCell;
+use crate::layout::{NAME_MAX, SlotCell};
 use crate::metric::{Metric, ops};
 use crate::open::OpenOptions;
 use crate::zone::Zone;
@@ -387,16 +387,22 @@ pub unsafe extern "C" fn shm_zone_repair(zone: Option<&shm_zone>, out_reclaimed:
 unsafe fn open_metric<T>(zone: Option<&shm_zone>, name: *const c_char, name_len: usize, kind: Kind, out: *mut *mut T, wrap: fn(MetricHandle) -> T) -> shm_status {
     boundary(|| {
         let zone = zone_of(zone)?;
-        let name: &[u8] = match (name.is_null(), name_len) {
+        // Never look past one byte over the limit: that is enough to refuse a long name, and
+        // keeps an absurd length from becoming an absurd slice.
+        let seen = name_len.min(NAME_MAX + 1);
+        let name: &[u8] = match (name.is_null(), seen) {
             (_, 0) => &[],
             (true, _) => return Err(null("name")),
-            // SAFETY: non-NULL and valid for name_len bytes by the caller's contract.
+            // SAFETY: non-NULL and valid for name_len >= seen bytes by the caller's contract.
             (false, n) => unsafe { std::slice::from_raw_parts(name.cast::<u8>(), n) },
         };
         if out.is_null() {
             return Err(null("output pointer"));
         }
-        let metric = zone.register(name, kind)?;
+        let metric = zone.register(name, kind).map_err(|e| match e.status {
+            Status::SHM_ERR_NAME_TOO_LONG => Error::new(e.status, format!("metric name is {name_len} bytes; the limit is {NAME_MAX}")),
+            _ => e,
+        })?;
         let handle = MetricHandle { cell: SlotCell::new(metric.slot()), metric: Mutex::new(Some(metric)) };
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe { out.write(Box::into_raw(Box::new(wrap(handle)))) };
