@@ -336,6 +336,7 @@ shm_status shm_zone_stats(const struct shm_zone *zone, struct shm_stats *out);
 /**
  * Iterates over the live metrics without taking any lock (works on read-only zones). Start
  * with `*cursor = 0`; each SHM_OK fills `out` and advances the cursor; SHM_DONE ends.
+ * At cursor 0 the zone file is checked: SHM_ERR_CORRUPT if it was truncated.
  *
  * # Safety
  * `cursor` and `out` are NULL or valid for reads and writes of their types.

@@ -317,6 +317,7 @@ pub unsafe extern "C" fn shm_zone_stats(zone: Option<&shm_zone>, out: *mut shm_s
 
 /// Iterates over the live metrics without taking any lock (works on read-only zones). Start
 /// with `*cursor = 0`; each SHM_OK fills `out` and advances the cursor; SHM_DONE ends.
+/// At cursor 0 the zone file is checked: SHM_ERR_CORRUPT if it was truncated.
 ///
 /// # Safety
 /// `cursor` and `out` are NULL or valid for reads and writes of their types.
@@ -330,6 +331,9 @@ pub unsafe extern "C" fn shm_zone_next(zone: Option<&shm_zone>, cursor: *mut u32
         }
         // SAFETY: non-NULL and valid by the caller's contract.
         let start = unsafe { cursor.read() };
+        if start == 0 {
+            zone.check_file()?;
+        }
         let Some(snap) = (start..zone.capacity()).find_map(|i| zone.entry(i)) else {
             done = true;
             return Ok(());

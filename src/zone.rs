@@ -131,6 +131,13 @@ impl Zone {
         (0..self.capacity()).filter_map(|i| index::snapshot(&self.shared.map, i))
     }
 
+    /// Fails with `SHM_ERR_CORRUPT` if someone shrank the zone file under our mapping: touching
+    /// the missing pages would fault (SIGBUS), so every locked operation, `stats`, `verify` and
+    /// the C iteration check this first instead of failing silently or crashing.
+    pub fn check_file(&self) -> Result<()> {
+        self.shared.check_file(&lock_guard(&self.shared.local))
+    }
+
     pub fn stats(&self) -> Result<Stats> {
         let map = &self.shared.map;
         let live = self.shared.live_slots()?;
@@ -166,6 +173,7 @@ impl Zone {
     /// attachments check under the registration lock; read-only ones check what they see.
     pub fn verify(&self) -> Result<Vec<String>> {
         if self.is_read_only() {
+            self.check_file()?;
             return Ok(index::verify(&self.shared.map, false));
         }
         self.shared.with_lock_raw(|ix, _| Ok(index::verify(ix.map, true)))
@@ -203,6 +211,7 @@ impl Shared {
             return Err(Error::new(Status::SHM_ERR_READ_ONLY, "the zone was opened read-only"));
         }
         let mut local = lock_guard(&self.local);
+        self.check_file(&local)?;
         self.reattach_after_fork(&mut local)?;
         sys::lock_wait(&local.file, sys::REGISTRATION_LOCK).map_err(|e| Error::io("take the registration lock", e))?;
         let ix = Locked { map: &self.map };
@@ -263,9 +272,20 @@ impl Shared {
         Ok(())
     }
 
+    fn check_file(&self, local: &Local) -> Result<()> {
+        let len = local.file.metadata().map_err(|e| Error::io("fstat", e))?.len();
+        let want = self.map.geometry().file_size;
+        if len < want {
+            let msg = format!("{} was truncated to {len} bytes while mapped ({want} expected); the zone is unusable", self.path.display());
+            return Err(Error::new(Status::SHM_ERR_CORRUPT, msg));
+        }
+        Ok(())
+    }
+
     /// Bit `s` set: attach slot `s` is held by a live process (including us).
     fn live_slots(&self) -> Result<[u64; 4]> {
         let local = lock_guard(&self.local);
+        self.check_file(&local)?;
         Self::probe_slots(&local)
     }
 

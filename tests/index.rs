@@ -134,3 +134,16 @@ fn float_gauge_add_and_update() {
     let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
     assert_eq!(other.gauge_f64("temp").unwrap().value(), 3.75);
 }
+
+#[test]
+fn a_file_truncated_under_the_mapping_is_reported_not_a_crash() {
+    let dir = TempDir::new("idx8");
+    let z = open(&dir, "z", &create(256 << 10));
+    let c = z.counter("c").unwrap();
+    c.inc(1);
+    let f = std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap();
+    f.set_len(4096).unwrap();
+    for e in [z.stats().err(), z.verify().err(), z.gauge("g").err(), z.check_file().err()] {
+        assert_eq!(e.map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
+    }
+}
