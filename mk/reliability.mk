@@ -4,7 +4,7 @@
 # figure can be overridden from the environment, e.g. `SHMM_REL_KILLS=20000 make stress`
 # (see tests/reliability/harness.rs and docs/RELIABILITY.md).
 
-REL_TESTS       := reliability_crash reliability_xlang reliability_upgrade
+REL_TESTS       := reliability_crash reliability_xlang reliability_upgrade reliability_fork
 REL_C_WORKER    := $(BUILD)/reliability/xlang_worker
 REL_REPORT      ?= $(BUILD)/reliability/figures.txt
 REL_PYTHON      ?= python3
