@@ -238,7 +238,8 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
 
     let dir = TempDir::new("crash");
     let zone_path = dir.path("zone");
-    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 1 << 20, ..Default::default() }).unwrap();
+    let zone_kib = param("ZONE_KIB", 1024, 1024, 1024);
+    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: zone_kib << 10, ..Default::default() }).unwrap();
     let total = zone.counter("crash_total").unwrap();
     let half = zone.gauge_f64("crash_half").unwrap();
     let _keep: Vec<Held> = (0..HELD_BY_PARENT).map(|k| register_churn(&zone, k)).collect();
@@ -352,11 +353,12 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     let max_child_wait = Duration::from_nanos(acc.max_child_wait_ns);
     let phases: Vec<String> = PHASES.iter().zip(phase_at_kill).map(|(p, n)| format!("{p}={n}")).collect();
     report(&format!(
-        "crash: kills={kills} writers={writers} seed={seed} time={:.1}s increments={} unlogged_in_flight={} \
+        "crash: kills={kills} writers={writers} zone_capacity={} seed={seed} time={:.1}s increments={} unlogged_in_flight={} \
          registrations={} releases={} attaches={} repairs_by_workers={} kills_before_attach={before_attach} \
          phase_at_kill[{}] interrupted_index_changes={} (repaired by survivors {repaired_by_survivors}, found by verify {interrupted}) \
          entries_reclaimed_by_parent_repair={reclaimed} \
          max_lock_wait_parent={} max_lock_wait_workers={}",
+        zone.capacity(),
         elapsed.as_secs_f64(),
         value,
         value - acc.total_done,

@@ -48,7 +48,9 @@ const M_VIOLATIONS: usize = 3;
 const M_MAX_GAP_NS: usize = 4;
 
 fn upgrader(zone_path: &Path, log: &Log, epoch: u64) {
-    let zone = timed(log, W_MAX_WAIT_NS, || Zone::open_path(zone_path, &OpenOptions::default()).unwrap());
+    // Like a real service, the new process does not know whether the zone exists: create if not.
+    let opts = OpenOptions { create: true, size: 1 << 20, ..Default::default() };
+    let zone = timed(log, W_MAX_WAIT_NS, || Zone::open_path(zone_path, &opts).unwrap());
     let counters: Vec<_> = (0..NAMES).map(|j| timed(log, W_MAX_WAIT_NS, || zone.counter(&name(j)).unwrap())).collect();
     let epoch_gauge = zone.gauge(EPOCH).unwrap();
     for (j, c) in counters.iter().enumerate() {
