@@ -8,7 +8,8 @@ import re
 import weakref
 from ctypes import byref, c_double, c_int64, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Type, TypeVar, Union
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 from . import _ffi
 from .errors import ClosedError, InvalidNameError
@@ -31,9 +32,11 @@ _I64_END = 1 << 63
 _lib = _ffi.lib
 _HOT = _ffi.HOT
 _handle_arg = _ffi.handle_arg
-_int64_arg = _ffi.int64_arg
-_f64_arg = _ffi.double_arg
 _ONE = _ffi.ONE
+_ONE_INT = 1
+# Ready-made int64 arguments for small amounts: a dict hit costs a fraction of converting.
+_SMALL_ARGS: Dict[int, Any] = {i: _ffi.int64_arg(i) for i in range(-1024, 1025)}
+_read_value = attrgetter("_view.value")  # C-level: a property with no Python frame
 _counter_inc = _HOT["shm_counter_inc"]
 _counter_dec = _HOT["shm_counter_dec"]
 _counter_clear = _HOT["shm_counter_clear"]
@@ -92,6 +95,11 @@ def _int64(n: Any, what: str = "value") -> int:
 
 def _not_int(n: Any, what: str) -> int:
     raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+
+
+def _arg64(n: Any, what: str) -> Any:
+    """A checked int64 ctypes argument for ``n`` (the slow path of inc/dec/set)."""
+    return c_int64(_int64(n, what))
 
 
 def _encode_name(name: Union[str, bytes]) -> bytes:
@@ -180,6 +188,8 @@ class Zone:
         if name is not None:
             if not isinstance(name, str):
                 raise TypeError(f"zone name must be a str, not {type(name).__name__}")
+            if "\0" in name:  # ctypes would pass only the part before the NUL
+                raise InvalidNameError("zone name contains a NUL character", "invalid name")
             if directory is None:
                 # The library resolves $SHMMETRICS_DIR itself; remember where it pointed.
                 resolved = os.path.join(zone_directory(), FILE_PREFIX + name)
@@ -470,28 +480,36 @@ class Counter(_Metric):
     _OPEN, _RELEASE, _CLOSE, _SLOT = "shm_counter_open", "shm_counter_release", "shm_counter_close", "shm_counter_slot"
 
     def inc(self, n: int = 1) -> None:
-        """Add ``n`` (default 1) atomically. ``n`` must fit in int64."""
-        if n == 1:
+        """Add ``n`` (default 1) atomically. ``n`` must be an int in int64 range."""
+        # `is`: the default 1 is CPython's cached small int, so inc() takes the prebuilt
+        # argument tuple with no comparison cost; any other amount takes the checked path.
+        if n is _ONE_INT:
             _counter_inc(*self._a1)
         else:
-            _counter_inc(self._ha, _int64_arg(_int64(n, "increment")))
+            arg = _SMALL_ARGS.get(n) if type(n) is int else None
+            _counter_inc(self._ha, _arg64(n, "increment") if arg is None else arg)
 
     def dec(self, n: int = 1) -> None:
         """Subtract ``n`` (default 1) atomically."""
-        if n == 1:
+        if n is _ONE_INT:
             _counter_dec(*self._a1)
         else:
-            _counter_dec(self._ha, _int64_arg(_int64(n, "decrement")))
+            arg = _SMALL_ARGS.get(n) if type(n) is int else None
+            _counter_dec(self._ha, _arg64(n, "decrement") if arg is None else arg)
 
-    @property
-    def count(self) -> int:
-        """The current count, shared by every process."""
-        return self._view.value  # type: ignore[no-any-return]
+    if TYPE_CHECKING:
 
-    @property
-    def value(self) -> int:
-        """Same as :attr:`count`."""
-        return self._view.value  # type: ignore[no-any-return]
+        @property
+        def count(self) -> int:
+            """The current count, shared by every process."""
+
+        @property
+        def value(self) -> int:
+            """Same as :attr:`count`."""
+
+    else:
+        count = property(_read_value, doc="The current count, shared by every process.")
+        value = property(_read_value, doc="Same as :attr:`count`.")
 
     def clear(self) -> None:
         """Set the count to 0."""
@@ -511,15 +529,18 @@ class Gauge(_Metric):
     _OPEN, _RELEASE, _CLOSE, _SLOT = "shm_gauge_open", "shm_gauge_release", "shm_gauge_close", "shm_gauge_slot"
 
     def set(self, value: int) -> None:
-        """Store ``value`` (an int64) atomically."""
-        if type(value) is not int or not _I64_MIN <= value < _I64_END:
-            value = _int64(value)
-        _gauge_update(self._ha, _int64_arg(value))
+        """Store ``value`` (an int in int64 range) atomically."""
+        arg = _SMALL_ARGS.get(value) if type(value) is int else None
+        _gauge_update(self._ha, _arg64(value, "value") if arg is None else arg)
 
-    @property
-    def value(self) -> int:
-        """The gauge's current value."""
-        return self._view.value  # type: ignore[no-any-return]
+    if TYPE_CHECKING:
+
+        @property
+        def value(self) -> int:
+            """The gauge's current value."""
+
+    else:
+        value = property(_read_value, doc="The gauge's current value.")
 
 
 class GaugeFloat(_Metric):
@@ -536,24 +557,28 @@ class GaugeFloat(_Metric):
 
     def set(self, value: float) -> None:
         """Store ``value`` atomically."""
-        _gauge_f64_update(self._ha, _f64_arg(value))
+        _gauge_f64_update(self._ha, c_double(value))
 
     def add(self, delta: float) -> None:
         """Add ``delta`` atomically (may be negative)."""
-        _gauge_f64_add(self._ha, _f64_arg(delta))
+        _gauge_f64_add(self._ha, c_double(delta))
 
     def inc(self, n: float = 1.0) -> None:
         """Add ``n`` (default 1)."""
-        _gauge_f64_add(self._ha, _f64_arg(n))
+        _gauge_f64_add(self._ha, c_double(n))
 
     def dec(self, n: float = 1.0) -> None:
         """Subtract ``n`` (default 1)."""
-        _gauge_f64_add(self._ha, _f64_arg(-n))
+        _gauge_f64_add(self._ha, c_double(-n))
 
-    @property
-    def value(self) -> float:
-        """The gauge's current value."""
-        return self._view.value  # type: ignore[no-any-return]
+    if TYPE_CHECKING:
+
+        @property
+        def value(self) -> float:
+            """The gauge's current value."""
+
+    else:
+        value = property(_read_value, doc="The gauge's current value.")
 
 
 _KINDS: Dict[Kind, Type[_Metric]] = {Kind.COUNTER: Counter, Kind.GAUGE: Gauge, Kind.GAUGE_FLOAT: GaugeFloat}

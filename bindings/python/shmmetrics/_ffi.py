@@ -225,15 +225,15 @@ if _abi >> 16 != SHM_ABI_VERSION_MAJOR:
 # ---- hot path -------------------------------------------------------------------------------
 #
 # The declared functions above convert every argument on every call (c_void_p.from_param on
-# the handle, c_int64.from_param on the amount) and, for CDLL, release the GIL. The hot path
-# instead calls second foreign-function objects of the same symbols, from the PyDLL handle,
-# with no argtypes, passing arguments that were converted once: ``c_void_p.from_param(h)``
-# and ``c_int64.from_param(n)`` return ready-made CArgObjects that ctypes copies as-is (their
-# ffi types are pointer and sint64, so the C ABI is exactly the declared one); likewise
-# ``c_double.from_param(x)`` for float arguments (a bare Python float would be refused). The metric
-# classes keep a prebuilt ``(handle, 1)`` tuple and call ``fn(*args)``, so not even the
-# argument tuple is allocated per call. These functions return nothing and cannot fail, so no
-# errcheck is involved.
+# the handle, c_int64.from_param on the amount) and, for CDLL, release and re-take the GIL. The
+# hot path instead calls second foreign-function objects of the same symbols, from the PyDLL
+# handle, with no argtypes, and passes arguments converted in advance: ``c_void_p.from_param(h)``
+# and ``c_int64.from_param(n)`` return CArgObjects that ctypes copies as they are (their ffi types
+# are pointer and sint64, so the C call is exactly the declared one). The metric classes keep a
+# prebuilt ``(handle, 1)`` tuple and call ``fn(*args)``, so not even the argument tuple is
+# allocated per call, and keep CArgObjects for small amounts; other amounts become
+# ``c_int64(n)``/``c_double(x)`` instances, range-checked first (ctypes would silently wrap).
+# These functions return nothing and cannot fail, so no errcheck is involved.
 
 
 def _hot(name: str, restype: Any = None) -> Any:
@@ -268,7 +268,6 @@ QUIET_CLOSE: Dict[str, Any] = {
 
 handle_arg = c_void_p.from_param
 int64_arg = c_int64.from_param
-double_arg = c_double.from_param
 ONE = int64_arg(1)
 
 __all__ = ["lib", "HOT", "PROTOTYPES", "LIBRARY_PATH", "library_path", "last_error", "status_text"]

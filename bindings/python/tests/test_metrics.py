@@ -76,11 +76,13 @@ def test_counter_int64_range(zone: shmmetrics.Zone) -> None:
 
 def test_counter_argument_types(zone: shmmetrics.Zone) -> None:
     c = zone.counter("t")
-    for bad in (1.5, "2", None, 2.0):
+    for bad in (1.5, "2", None, 2.0, 1.0):
         with pytest.raises(TypeError):
             c.inc(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            c.dec(bad)  # type: ignore[arg-type]
     c.inc(True)  # bool is an int (== 1)
-    c.inc(1.0)  # equal to 1: the fast path takes it as 1  # type: ignore[arg-type]
+    c.inc(1)
 
     class Index:
         def __index__(self) -> int:
@@ -88,6 +90,10 @@ def test_counter_argument_types(zone: shmmetrics.Zone) -> None:
 
     c.inc(Index())  # type: ignore[arg-type]
     assert c.count == 42
+    c.dec(Index())
+    c.dec(1000)
+    c.inc(1000)
+    assert c.count == 2
 
 
 def test_two_handles_share_one_value(zone: shmmetrics.Zone) -> None:
