@@ -227,7 +227,7 @@ fn update(h: HPtr, op: u8, v: u64, old: u64) -> u64 {
             }
             HPtr::F(p) => {
                 let d = f64::from_bits(v);
-                if op % 2 == 0 {
+                if op.is_multiple_of(2) {
                     shm_gauge_f64_update(p.as_ref(), d);
                     d.to_bits()
                 } else {
@@ -290,7 +290,7 @@ fn listed_bits(l: &Listed) -> u64 {
 
 impl State {
     fn new() -> State {
-        let path = crate::scratch_dir().join("api_seq.zone");
+        let path = dir().join("api_seq.zone");
         let _ = std::fs::remove_file(&path);
         let cpath = CString::new(path.to_str().expect("UTF-8 scratch path")).expect("no NUL");
         State {
@@ -665,8 +665,8 @@ impl State {
     fn bad_open(&mut self, r: &mut Reader) {
         let which = r.byte() % 12;
         let before = self.file_bytes();
-        let listing_before = std::fs::read_dir(crate::scratch_dir()).map(|d| d.count()).unwrap_or(0);
-        let missing = CString::new(crate::scratch_dir().join("never-created.zone").to_str().unwrap()).unwrap();
+        let listing_before = std::fs::read_dir(dir()).map(|d| d.count()).unwrap_or(0);
+        let missing = CString::new(dir().join("never-created.zone").to_str().unwrap()).unwrap();
         let mut out: *mut shm_zone = null_mut();
         let p = self.cpath.as_ptr();
         // SAFETY: every pointer is NULL or valid; strings are NUL-terminated.
@@ -681,7 +681,7 @@ impl State {
                 6 => (shm_zone_open_path(p, 20480, SHM_OPEN_CREATE, 0o400, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
                 7 => (shm_zone_open_path(p, 20480, SHM_OPEN_CREATE, 0o4600, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
                 8 => (shm_zone_open(c"../escape".as_ptr(), 20480, SHM_OPEN_CREATE, &mut out), shm_status::SHM_ERR_INVALID_NAME),
-                9 => (shm_zone_open(b"bad\xff\0".as_ptr().cast(), 20480, SHM_OPEN_CREATE, &mut out), shm_status::SHM_ERR_INVALID_NAME),
+                9 => (shm_zone_open(c"bad\xff".as_ptr(), 20480, SHM_OPEN_CREATE, &mut out), shm_status::SHM_ERR_INVALID_NAME),
                 10 => (shm_zone_open_path(null(), 20480, SHM_OPEN_CREATE, 0, &mut out), shm_status::SHM_ERR_NULL_ARGUMENT),
                 // A read-only open with a NULL out: refused, and read-only opens never write.
                 _ => (
@@ -693,7 +693,7 @@ impl State {
         check(s, want, "open with a bad argument");
         assert!(out.is_null(), "out written on failure");
         assert!(self.file_bytes() == before, "a refused open changed the zone file");
-        let listing_after = std::fs::read_dir(crate::scratch_dir()).map(|d| d.count()).unwrap_or(0);
+        let listing_after = std::fs::read_dir(dir()).map(|d| d.count()).unwrap_or(0);
         assert_eq!(listing_before, listing_after, "a refused open left a file behind");
     }
 
@@ -773,7 +773,17 @@ fn assert_same_except_failures(before: &Option<Vec<u8>>, after: &Option<Vec<u8>>
     }
 }
 
+/// This harness's own directory inside the scratch directory (it counts the files there).
+fn dir() -> PathBuf {
+    let d = crate::scratch_dir().join("api_seq");
+    std::fs::create_dir_all(&d).expect("create the api_seq directory");
+    d
+}
+
 pub fn run(data: &[u8]) {
+    // One zone path per process: executions must not overlap (tests run in threads).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = State::new();
     let mut r = Reader { data, pos: 0 };
     let mut ops = 0;

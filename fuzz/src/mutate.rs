@@ -13,7 +13,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -23,7 +23,7 @@ impl Rng {
     }
     /// Uniform in 0..n (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn chance(&mut self, one_in: usize) -> bool {
         self.below(one_in) == 0
@@ -116,7 +116,7 @@ fn interesting(rng: &mut Rng, data: &[u8], old: u64) -> u64 {
         old.wrapping_add(64),
         old.wrapping_sub(64),
         old ^ (1 << rng.below(64)),
-        rng.next(),
+        rng.next_u64(),
     ];
     pick[rng.below(pick.len())]
 }
@@ -142,13 +142,13 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
                     }
                 }
             }
-            1 | 2 | 3 => {
+            1..=3 => {
                 let (off, w) = HEADER_FIELDS[rng.below(HEADER_FIELDS.len())];
                 let old = get(data, off, w).unwrap_or(0);
                 let v = interesting(rng, data, old);
                 put(data, off, w, v);
             }
-            4 | 5 | 6 => {
+            4..=6 => {
                 if let Some((base, n)) = meta_region(data).filter(|&(_, n)| n > 0) {
                     let rec = base + rng.below(n) * META_RECORD;
                     let (off, w) = META_FIELDS[rng.below(META_FIELDS.len())];
@@ -163,7 +163,7 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
                     let nb = get(data, 36, 4).unwrap_or(1).max(1) as usize;
                     let i = bo + 4 * rng.below(nb.min(1024));
                     let cap = get(data, 32, 4).unwrap_or(1).max(1);
-                    let v = [u32::MAX as u64, rng.next() % cap, cap, 0][rng.below(4)];
+                    let v = [u32::MAX as u64, rng.next_u64() % cap, cap, 0][rng.below(4)];
                     put(data, i, 4, v);
                 }
             }
@@ -178,7 +178,7 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
                 let add = [1, 64, PAGE, PAGE * 2, rng.below(PAGE)][rng.below(5)];
                 let noise = rng.chance(3);
                 for _ in 0..add.min(max_len.saturating_sub(data.len())) {
-                    data.push(if noise { rng.next() as u8 } else { 0 });
+                    data.push(if noise { rng.next_u64() as u8 } else { 0 });
                 }
             }
             10 => {
@@ -218,7 +218,7 @@ pub fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: us
         match rng.below(6) {
             0 if !data.is_empty() => {
                 let i = rng.below(data.len());
-                data[i] = rng.next() as u8;
+                data[i] = rng.next_u64() as u8;
             }
             1 if !data.is_empty() => {
                 let i = rng.below(data.len());
@@ -227,7 +227,7 @@ pub fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: us
             2 => {
                 let at = rng.below(data.len() + 1);
                 let n = 1 + rng.below(16);
-                let ins: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let ins: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 data.splice(at..at, ins);
             }
             3 if !data.is_empty() => {
@@ -248,7 +248,7 @@ pub fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: us
                 let at = rng.below(data.len() + 1);
                 data.splice(at..at, other[from..from + n].iter().copied());
             }
-            _ => data.push(rng.next() as u8),
+            _ => data.push(rng.next_u64() as u8),
         }
     }
     data.truncate(max_len);

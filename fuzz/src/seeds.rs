@@ -147,7 +147,8 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
     let (i, meta) = first_live(&valid);
     let rec = meta + i * META_RECORD;
     let buckets = get(&valid, 56, 8) as usize;
-    let damaged: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    let damaged: Vec<(&str, Edit)> = vec![
         ("dirty", Box::new(|d| put(d, 104, 4, 1))),
         ("chain-loop", Box::new(move |d| put(d, rec + 16, 4, i as u64))),
         ("chain-out-of-range", Box::new(move |d| put(d, rec + 16, 4, 1_000_000))),

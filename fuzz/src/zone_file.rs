@@ -90,6 +90,8 @@ fn skip_known_bug(data: &[u8]) -> bool {
 }
 
 pub fn run(data: &[u8]) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if skip_known_bug(data) {
         return;
     }
