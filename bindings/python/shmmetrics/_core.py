@@ -43,7 +43,17 @@ _counter_clear = _HOT["shm_counter_clear"]
 _gauge_update = _HOT["shm_gauge_update"]
 _gauge_f64_update = _HOT["shm_gauge_f64_update"]
 _gauge_f64_add = _HOT["shm_gauge_f64_add"]
-_quiet_close = _ffi.QUIET_CLOSE
+_quiet = _ffi.QUIET
+_LOCK = _ffi.LOCK
+
+#: Re-attach every open writable zone in a forked child right after fork (see _after_fork_in_child).
+REATTACH_AFTER_FORK = True
+_open_zones: "weakref.WeakSet[Zone]" = weakref.WeakSet()
+
+
+def _locked_call(fn: Any, *args: Any) -> Any:
+    with _LOCK:
+        return fn(*args)
 
 
 class Kind(enum.IntEnum):
@@ -193,7 +203,8 @@ class Zone:
             if directory is None:
                 # The library resolves $SHMMETRICS_DIR itself; remember where it pointed.
                 resolved = os.path.join(zone_directory(), FILE_PREFIX + name)
-                _lib.shm_zone_open(_encode_name(name), size, flags, byref(out))
+                with _LOCK:
+                    _lib.shm_zone_open(_encode_name(name), size, flags, byref(out))
             else:
                 if not _ZONE_NAME_RE.fullmatch(name) or name.startswith("."):
                     raise InvalidNameError(
@@ -202,20 +213,23 @@ class Zone:
                         "invalid name",
                     )
                 resolved = os.path.join(os.fspath(directory), FILE_PREFIX + name)
-                _lib.shm_zone_open_path(os.fsencode(resolved), size, flags, mode, byref(out))
+                with _LOCK:
+                    _lib.shm_zone_open_path(os.fsencode(resolved), size, flags, mode, byref(out))
         else:
             resolved = os.fspath(path)  # type: ignore[arg-type]
             encoded = os.fsencode(resolved)
             if b"\0" in encoded:
                 raise InvalidNameError("zone path contains a NUL byte", "invalid name")
-            _lib.shm_zone_open_path(encoded, size, flags, mode, byref(out))
+            with _LOCK:
+                _lib.shm_zone_open_path(encoded, size, flags, mode, byref(out))
         self._ptr = out.value
         self._path = os.path.abspath(resolved)
         self._name = name
         self._size = size
         self._flags = flags
         self._mode = mode
-        self._finalizer = weakref.finalize(self, _quiet_close["shm_zone_close"], self._ptr)
+        self._finalizer = weakref.finalize(self, _locked_call, _quiet["shm_zone_close"], self._ptr)
+        _open_zones.add(self)
 
     @classmethod
     def open_path(cls, path: PathLike, size: int = DEFAULT_SIZE, **options: Any) -> "Zone":
@@ -280,7 +294,7 @@ class Zone:
         info = _ffi.shm_metric_info()
         nxt = _lib.shm_zone_next
         pc, pi = byref(cursor), byref(info)
-        while nxt(zone, pc, pi) == _ffi.SHM_OK:
+        while _locked_call(nxt, zone, pc, pi) == _ffi.SHM_OK:
             kind = Kind(info.kind)
             value: Union[int, float] = info.value_f64 if kind is Kind.GAUGE_FLOAT else info.value_i64
             yield MetricInfo(info.name.decode("utf-8", "replace"), kind, value, info.generation)
@@ -297,17 +311,20 @@ class Zone:
     def stats(self) -> ZoneStats:
         """Occupancy and health counters of the zone."""
         out = _ffi.shm_stats()
-        _lib.shm_zone_stats(self._zone(), byref(out))
+        with _LOCK:
+            _lib.shm_zone_stats(self._zone(), byref(out))
         return ZoneStats(**{f: getattr(out, f) for f, _ in _ffi.shm_stats._fields_})
 
     def verify(self) -> None:
         """Check the zone's structure; raise :class:`CorruptError` listing the problems."""
-        _lib.shm_zone_verify(self._zone())
+        with _LOCK:
+            _lib.shm_zone_verify(self._zone())
 
     def repair(self) -> int:
         """Reclaim what crashed processes left behind; return the number of entries freed."""
         n = c_uint32(0)
-        _lib.shm_zone_repair(self._zone(), byref(n))
+        with _LOCK:
+            _lib.shm_zone_repair(self._zone(), byref(n))
         return n.value
 
     # ---- lifetime -----------------------------------------------------------------------
@@ -319,7 +336,9 @@ class Zone:
             return
         self._ptr = None
         self._finalizer.detach()
-        _lib.shm_zone_close(ptr)
+        _open_zones.discard(self)
+        with _LOCK:
+            _lib.shm_zone_close(ptr)
 
     def __enter__(self) -> "Zone":
         return self
@@ -386,14 +405,15 @@ class _Metric:
     def _open(cls: Type[M], zone: Zone, name: Union[str, bytes]) -> M:
         raw = _encode_name(name)
         out = c_void_p()
-        getattr(_lib, cls._OPEN)(zone._zone(), raw, len(raw), byref(out))
+        with _LOCK:
+            getattr(_lib, cls._OPEN)(zone._zone(), raw, len(raw), byref(out))
         ptr = out.value
         assert ptr is not None
         self = cls.__new__(cls)
         self._zone = zone
         self._name = raw.decode("utf-8", "surrogateescape")
         self._ptr = ptr
-        self._finalizer = weakref.finalize(self, _quiet_close[cls._CLOSE], ptr)
+        self._finalizer = weakref.finalize(self, _locked_call, _quiet[cls._CLOSE], ptr)
         # Converted once: the hot path passes these ready-made ctypes arguments.
         self._ha = _handle_arg(ptr)
         self._a1 = (self._ha, _ONE)
@@ -431,7 +451,8 @@ class _Metric:
         # the hot path (which never checks a flag), and no read uses the slot again.
         self.__class__ = self._closed_class
         self._view = None
-        getattr(_lib, fn_name)(ptr)
+        with _LOCK:
+            getattr(_lib, fn_name)(ptr)
 
     def release(self) -> None:
         """Unregister: give up this process's claim on the metric and free the handle.
@@ -616,3 +637,38 @@ def _closed_variant(cls: Type[_Metric]) -> Type[_Metric]:
 
 for _cls in (Counter, Gauge, GaugeFloat):
     _cls._closed_class = _closed_variant(_cls)
+
+
+# ---- fork ----------------------------------------------------------------------------------
+#
+# The library re-attaches a forked child (own file description, own attach slot, claims on
+# the entries its inherited handles use) only on the child's first *locked* call (registration,
+# release, verify, repair). Until then the child's inherited handles are unclaimed: if the
+# parent releases such a metric, its entry is freed and reused, and the child's increments land
+# in another metric (and shm_zone_stats() does not re-attach). So the binding re-attaches every
+# open writable zone in the child at once, with a locked call that changes nothing
+# (shm_zone_verify). _LOCK is held across fork() so no other thread of the parent is inside a
+# library call, whose mutexes the child would inherit locked.
+
+
+def _before_fork() -> None:
+    _LOCK.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _LOCK.release()
+
+
+def _after_fork_in_child() -> None:
+    _LOCK.release()  # the forking thread is the child's only thread and owns the lock
+    if not REATTACH_AFTER_FORK:
+        return
+    verify = _quiet["shm_zone_verify"]
+    for zone in list(_open_zones):
+        ptr = zone._ptr
+        if ptr is not None and not zone.readonly:
+            verify(ptr)  # errors (e.g. the attach limit) surface at the next registration
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from ctypes import (
     POINTER,
     Structure,
@@ -260,11 +261,17 @@ def _quiet(name: str) -> Any:
     return fn
 
 
-# Close functions without errcheck, for weakref finalizers (which must not raise).
-QUIET_CLOSE: Dict[str, Any] = {
+# Functions without errcheck, for weakref finalizers and the after-fork hook (which must not
+# raise).
+QUIET: Dict[str, Any] = {
     name: _quiet(name)
-    for name in ("shm_zone_close", "shm_counter_close", "shm_gauge_close", "shm_gauge_f64_close")
+    for name in ("shm_zone_close", "shm_counter_close", "shm_gauge_close", "shm_gauge_f64_close", "shm_zone_verify")
 }
+
+# Held around every library call that takes one of the library's process-local mutexes
+# (everything but the hot path and slot lookups), and across fork() by the hooks in _core: a
+# forked child then never inherits a mutex locked by another thread of the parent.
+LOCK = threading.RLock()
 
 handle_arg = c_void_p.from_param
 int64_arg = c_int64.from_param
