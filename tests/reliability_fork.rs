@@ -22,7 +22,13 @@ fn write_byte(fd: i32) {
     assert_eq!(unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) }, 1);
 }
 
+/// Reads one byte, giving up after 10 s (a hung child must fail the test, not block it).
 fn read_byte(fd: i32) -> bool {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, 10_000) } != 1 {
+        return false;
+    }
     let mut b = [0u8; 1];
     // SAFETY: reads one byte into a valid buffer.
     unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) == 1 }
