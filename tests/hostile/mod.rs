@@ -1,0 +1,165 @@
+//! Helpers for the hostile-input tests (`tests/hostile_*.rs`): private directories, zone images,
+//! header edits, and child processes (the test binary re-executed to run one role, possibly as
+//! another user), so that a SIGBUS or a privilege drop never touches the test process itself.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use shmmetrics::{OpenOptions, Status, Zone};
+
+/// A fresh directory (mode 0755, so that a child running as `nobody` can enter it) under
+/// `$SHMMETRICS_TEST_TMP` or `/dev/shm`, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::var_os("SHMMETRICS_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm"));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let p = base.join(format!("shmm-hostile-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn create(size: u64) -> OpenOptions {
+    OpenOptions { create: true, size, ..Default::default() }
+}
+
+pub fn writable() -> OpenOptions {
+    OpenOptions::default()
+}
+
+pub fn read_only() -> OpenOptions {
+    OpenOptions { read_only: true, ..Default::default() }
+}
+
+/// The status of a failed open (panics if it succeeded).
+pub fn open_err(path: &Path, opts: &OpenOptions) -> Status {
+    match Zone::open_path(path, opts) {
+        Ok(_) => panic!("{} opened, expected a refusal", path.display()),
+        Err(e) => {
+            assert!(!e.message.is_empty());
+            e.status
+        }
+    }
+}
+
+/// Header field offsets (docs/FORMAT.md).
+pub mod off {
+    pub const MAGIC: usize = 0;
+    pub const VERSION_MAJOR: usize = 8;
+    pub const VERSION_MINOR: usize = 10;
+    pub const HEADER_SIZE: usize = 12;
+    pub const FILE_SIZE: usize = 16;
+    pub const HASH_ID: usize = 28;
+    pub const CAPACITY: usize = 32;
+    pub const BUCKET_COUNT: usize = 36;
+    pub const ATTACH_OFFSET: usize = 40;
+    pub const ATTACH_SLOTS: usize = 48;
+    pub const ATTACH_RECORD_SIZE: usize = 52;
+    pub const BUCKETS_OFFSET: usize = 56;
+    pub const META_OFFSET: usize = 64;
+    pub const META_RECORD_SIZE: usize = 72;
+    pub const VALUE_RECORD_SIZE: usize = 76;
+    pub const VALUES_OFFSET: usize = 80;
+    pub const DIRTY: usize = 104;
+    pub const FAILED_REGISTRATIONS: usize = 112;
+    pub const NEXT_GENERATION: usize = 128;
+    pub const META_RECORD: usize = 384;
+    /// Within a metadata record.
+    pub const M_STATE: usize = 0;
+    pub const M_KIND: usize = 4;
+    pub const M_GENERATION: usize = 8;
+    pub const M_NEXT: usize = 16;
+    pub const M_HASH: usize = 20;
+    pub const M_NAME_LEN: usize = 24;
+    pub const M_NAME: usize = 64;
+}
+
+pub fn get(d: &[u8], o: usize, w: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b[..w].copy_from_slice(&d[o..o + w]);
+    u64::from_ne_bytes(b)
+}
+
+pub fn put(d: &mut [u8], o: usize, w: usize, v: u64) {
+    d[o..o + w].copy_from_slice(&v.to_ne_bytes()[..w]);
+}
+
+/// Offset of metadata record `i` in an image.
+pub fn meta_rec(d: &[u8], i: usize) -> usize {
+    get(d, off::META_OFFSET, 8) as usize + i * off::META_RECORD
+}
+
+/// Makes a healthy zone file at `path` with a few metrics and returns its bytes.
+pub fn make_zone(path: &Path, size: u64) -> Vec<u8> {
+    let _ = std::fs::remove_file(path);
+    {
+        let z = Zone::open_path(path, &create(size)).unwrap();
+        z.counter("requests_total").unwrap().inc(42);
+        z.gauge("queue_depth").unwrap().update(-7);
+        z.gauge_f64("temperature").unwrap().update(21.5);
+    }
+    std::fs::read(path).unwrap()
+}
+
+/// Whether this process runs as root (then permission tests drop privileges in a child).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub const NOBODY: u32 = 65534;
+
+/// In a child started by `child()`, the role it was started for.
+pub fn child_role() -> Option<String> {
+    std::env::var("SHMM_HOSTILE_ROLE").ok()
+}
+
+/// Re-runs this test binary as a child that executes only test `test_name` with
+/// `SHMM_HOSTILE_ROLE=role` and the given environment, optionally as user/group `uid`.
+pub fn child(test_name: &str, role: &str, env: &[(&str, &str)], uid: Option<u32>) -> Output {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"]).env("SHMM_HOSTILE_ROLE", role);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(id) = uid {
+        // std drops supplementary groups when it changes the uid as root.
+        cmd.uid(id).gid(id).current_dir("/");
+    }
+    cmd.output().expect("start the child")
+}
+
+/// How a child ended, for messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "status {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        o.status.signal(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Entries of a directory.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}

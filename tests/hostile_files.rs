@@ -1,0 +1,486 @@
+//! Hostile files at the zone path: truncated, wrong magic, future versions, headers that lie,
+//! damaged indexes, directories, FIFOs, devices, symlinks, names that try to leave the zone
+//! directory, and a file shrunk under a live mapping by another process. Every refusal must be
+//! a documented status and leave the file byte-for-byte untouched.
+
+mod hostile;
+use hostile::*;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use shmmetrics::open::{zone_dir, zone_path};
+use shmmetrics::{Kind, Status, Zone};
+
+/// Writes `bytes` at `path`, checks that read-only, writable and create opens all give `want`,
+/// and that the file is unchanged afterwards.
+fn refused(dir: &TempDir, what: &str, bytes: &[u8], want: Status) {
+    let p = dir.path(&format!("zone-{what}"));
+    std::fs::write(&p, bytes).unwrap();
+    for (mode, opts) in [("read-only", read_only()), ("writable", writable()), ("create", create(1 << 20))] {
+        let got = open_err(&p, &opts);
+        assert_eq!(got, want, "{what} ({mode} open): got {got:?}");
+    }
+    assert!(std::fs::read(&p).unwrap() == bytes, "{what}: a refused open changed the file");
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
+fn truncated_files_are_refused_untouched() {
+    let dir = TempDir::new("trunc");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let len = good.len();
+    for cut in [0, 1, 8, 255, 256, 4095, 4096, 8192, 12288, len - 4096, len - 128, len - 1] {
+        refused(&dir, &format!("cut-{cut}"), &good[..cut], Status::SHM_ERR_CORRUPT);
+    }
+    // Truncated, with the size in the header fixed to match: the regions no longer fit.
+    for cut in [4096, 8192, 12288, 16384] {
+        let mut d = good[..cut].to_vec();
+        put(&mut d, off::FILE_SIZE, 8, cut as u64);
+        refused(&dir, &format!("cut-fixed-{cut}"), &d, Status::SHM_ERR_CORRUPT);
+    }
+    // Grown behind the header's back.
+    let mut d = good.clone();
+    d.extend(std::iter::repeat_n(0u8, 4096));
+    refused(&dir, "grown", &d, Status::SHM_ERR_CORRUPT);
+}
+
+#[test]
+fn not_a_zone_is_refused_untouched() {
+    let dir = TempDir::new("magic");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let mut d = good.clone();
+    d[0] ^= 0x20;
+    refused(&dir, "magic-bit", &d, Status::SHM_ERR_BAD_MAGIC);
+    let mut d = good.clone();
+    d[..8].reverse();
+    refused(&dir, "other-endian", &d, Status::SHM_ERR_BAD_MAGIC);
+    refused(&dir, "zeros", &vec![0; good.len()], Status::SHM_ERR_BAD_MAGIC);
+    refused(&dir, "text", &b"this is not a zone at all\n".repeat(1000), Status::SHM_ERR_BAD_MAGIC);
+    // Seeded noise of many sizes, with and without the magic in front.
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for i in 0..100 {
+        let n = [300, 4096, 20480, 65536][i % 4];
+        let mut d: Vec<u8> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let want = if i % 2 == 0 {
+            d[..8].copy_from_slice(b"SHMMZONE");
+            put(&mut d, off::VERSION_MAJOR, 2, 1);
+            Status::SHM_ERR_CORRUPT
+        } else {
+            Status::SHM_ERR_BAD_MAGIC
+        };
+        refused(&dir, &format!("noise-{i}"), &d, want);
+    }
+}
+
+#[test]
+fn future_major_version_is_refused_minor_is_accepted() {
+    let dir = TempDir::new("version");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    for major in [0u64, 2, 0xffff] {
+        let mut d = good.clone();
+        put(&mut d, off::VERSION_MAJOR, 2, major);
+        refused(&dir, &format!("major-{major}"), &d, Status::SHM_ERR_VERSION);
+    }
+    // Any minor of our major is readable and writable.
+    let mut d = good.clone();
+    put(&mut d, off::VERSION_MINOR, 2, 99);
+    let p = dir.path("minor-99");
+    std::fs::write(&p, &d).unwrap();
+    let z = Zone::open_path(&p, &read_only()).unwrap();
+    assert_eq!(z.metrics().count(), 3);
+    assert_eq!(z.stats().unwrap().version_minor, 99);
+    let w = Zone::open_path(&p, &writable()).unwrap();
+    assert_eq!(w.counter("requests_total").unwrap().count(), 42);
+    assert!(w.verify().unwrap().is_empty());
+}
+
+#[test]
+fn headers_that_lie_about_sizes_are_refused_untouched() {
+    let dir = TempDir::new("lies");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let len = good.len() as u64;
+    let g = |o| get(&good, o, 8);
+    let g4 = |o| get(&good, o, 4);
+    let edits: Vec<(&str, usize, usize, u64)> = vec![
+        ("file-size-bigger", off::FILE_SIZE, 8, len + 4096),
+        ("file-size-smaller", off::FILE_SIZE, 8, len - 4096),
+        ("file-size-huge", off::FILE_SIZE, 8, u64::MAX),
+        ("file-size-0", off::FILE_SIZE, 8, 0),
+        ("capacity-plus-1", off::CAPACITY, 4, g4(off::CAPACITY) + 1),
+        ("capacity-double", off::CAPACITY, 4, g4(off::CAPACITY) * 2),
+        ("capacity-0", off::CAPACITY, 4, 0),
+        ("capacity-nil", off::CAPACITY, 4, u32::MAX as u64),
+        ("capacity-max", off::CAPACITY, 4, u32::MAX as u64 - 1),
+        ("buckets-0", off::BUCKET_COUNT, 4, 0),
+        ("buckets-huge", off::BUCKET_COUNT, 4, u32::MAX as u64 - 1),
+        ("attach-at-0", off::ATTACH_OFFSET, 8, 0),
+        ("attach-misaligned", off::ATTACH_OFFSET, 8, 4096 + 8),
+        ("buckets-overlap-attach", off::BUCKETS_OFFSET, 8, 4096),
+        ("meta-overlaps-buckets", off::META_OFFSET, 8, g(off::BUCKETS_OFFSET)),
+        ("meta-misaligned", off::META_OFFSET, 8, g(off::META_OFFSET) + 4),
+        ("values-before-meta", off::VALUES_OFFSET, 8, g(off::META_OFFSET)),
+        ("values-past-end", off::VALUES_OFFSET, 8, len),
+        ("values-misaligned-8", off::VALUES_OFFSET, 8, g(off::VALUES_OFFSET) + 8),
+        ("values-offset-overflow", off::VALUES_OFFSET, 8, u64::MAX - 63),
+        ("meta-offset-overflow", off::META_OFFSET, 8, u64::MAX - 4095),
+        ("header-size", off::HEADER_SIZE, 4, 256),
+        ("attach-slots", off::ATTACH_SLOTS, 4, 1024),
+        ("attach-record-size", off::ATTACH_RECORD_SIZE, 4, 8),
+        ("meta-record-size", off::META_RECORD_SIZE, 4, 256),
+        ("value-record-size", off::VALUE_RECORD_SIZE, 4, 8),
+        ("hash-id", off::HASH_ID, 4, 2),
+    ];
+    for (what, o, w, v) in edits {
+        let mut d = good.clone();
+        put(&mut d, o, w, v);
+        refused(&dir, what, &d, Status::SHM_ERR_CORRUPT);
+    }
+}
+
+/// A valid header over a damaged index: opening works, nothing crashes, verify reports the
+/// damage, repair reclaims what it can and the zone stays usable.
+#[test]
+fn damaged_index_is_reported_and_repaired() {
+    let dir = TempDir::new("damaged");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let rec0 = meta_rec(&good, 0);
+    let buckets = get(&good, off::BUCKETS_OFFSET, 8) as usize;
+    let edits: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        ("chain-loop", Box::new(move |d| put(d, rec0 + off::M_NEXT, 4, 0))),
+        ("chain-out-of-range", Box::new(move |d| put(d, rec0 + off::M_NEXT, 4, 1_000_000))),
+        ("bucket-out-of-range", Box::new(move |d| put(d, buckets, 4, u32::MAX as u64 - 1))),
+        ("state-claiming", Box::new(move |d| put(d, rec0 + off::M_STATE, 4, 1))),
+        ("state-unknown", Box::new(move |d| put(d, rec0 + off::M_STATE, 4, 77))),
+        ("kind-unknown", Box::new(move |d| put(d, rec0 + off::M_KIND, 4, 9))),
+        ("hash-wrong", Box::new(move |d| put(d, rec0 + off::M_HASH, 4, 1))),
+        ("name-len-300", Box::new(move |d| put(d, rec0 + off::M_NAME_LEN, 4, 300))),
+        ("name-bad-utf8", Box::new(move |d| d[rec0 + off::M_NAME] = 0xff)),
+        ("duplicate-name", Box::new(move |d| {
+            let r = d[rec0..rec0 + off::META_RECORD].to_vec();
+            let other = rec0 + 5 * off::META_RECORD;
+            d[other..other + off::META_RECORD].copy_from_slice(&r);
+        })),
+        ("dirty", Box::new(|d| put(d, off::DIRTY, 4, 1))),
+    ];
+    for (what, edit) in edits {
+        let p = dir.path(what);
+        let mut d = good.clone();
+        edit(&mut d);
+        std::fs::write(&p, &d).unwrap();
+        // A monitor reads it without crashing and without writing.
+        let ro = Zone::open_path(&p, &read_only()).unwrap();
+        let listed = ro.metrics().count();
+        assert!(listed <= 4, "{what}: {listed} metrics listed");
+        let _ = ro.stats().unwrap();
+        let _ = ro.verify().unwrap();
+        drop(ro);
+        assert!(std::fs::read(&p).unwrap() == d, "{what}: a read-only attachment wrote the file");
+        // A writer repairs it (dirty zones are repaired at attach) and keeps working.
+        let w = Zone::open_path(&p, &writable()).unwrap();
+        let problems_before = w.verify().unwrap();
+        w.repair().unwrap();
+        let problems = w.verify().unwrap();
+        assert!(problems.is_empty(), "{what}: still damaged after repair: {problems:?} (before: {problems_before:?})");
+        let c = w.counter("after_repair").unwrap();
+        c.inc(1);
+        assert_eq!(c.count(), 1);
+        assert!(w.verify().unwrap().is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn directory_fifo_and_device_at_the_zone_path_are_refused() {
+    let dir = TempDir::new("types");
+    let d = dir.path("a-directory");
+    std::fs::create_dir(&d).unwrap();
+    for opts in [read_only(), writable(), create(1 << 20), OpenOptions_exclusive()] {
+        let s = open_err(&d, &opts);
+        assert!(matches!(s, Status::SHM_ERR_NOT_A_FILE | Status::SHM_ERR_EXISTS), "directory: {s:?}");
+    }
+    assert!(std::fs::metadata(&d).unwrap().is_dir() && entries(&d).is_empty());
+
+    let f = dir.path("a-fifo");
+    let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+    // SAFETY: valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Without O_NONBLOCK, opening a FIFO with no writer would hang here.
+    let started = std::time::Instant::now();
+    for opts in [read_only(), writable(), create(1 << 20)] {
+        assert_eq!(open_err(&f, &opts), Status::SHM_ERR_NOT_A_FILE);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(std::fs::symlink_metadata(&f).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+
+    for dev in ["/dev/null", "/dev/zero"] {
+        assert_eq!(open_err(Path::new(dev), &read_only()), Status::SHM_ERR_NOT_A_FILE, "{dev}");
+        assert_eq!(open_err(Path::new(dev), &writable()), Status::SHM_ERR_NOT_A_FILE, "{dev}");
+    }
+}
+
+#[allow(non_snake_case)]
+fn OpenOptions_exclusive() -> shmmetrics::OpenOptions {
+    shmmetrics::OpenOptions { create: true, exclusive: true, size: 1 << 20, ..Default::default() }
+}
+
+#[test]
+fn symlink_at_the_zone_path_is_refused_and_its_target_untouched() {
+    let dir = TempDir::new("symlink");
+    let target = dir.path("target-zone");
+    let good = make_zone(&target, 64 << 10);
+    let link = dir.path("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for opts in [read_only(), writable(), create(1 << 20), OpenOptions_exclusive()] {
+        let s = open_err(&link, &opts);
+        assert!(matches!(s, Status::SHM_ERR_NOT_A_FILE | Status::SHM_ERR_EXISTS), "{s:?}");
+    }
+    assert!(std::fs::read(&target).unwrap() == good, "the symlink's target was written");
+    // A dangling symlink: create must not create its target.
+    let victim = dir.path("would-be-created");
+    let dangling = dir.path("dangling");
+    std::os::unix::fs::symlink(&victim, &dangling).unwrap();
+    for opts in [create(1 << 20), OpenOptions_exclusive(), writable()] {
+        assert_eq!(open_err(&dangling, &opts), Status::SHM_ERR_NOT_A_FILE);
+    }
+    assert!(!victim.exists(), "create followed a dangling symlink");
+    // A symlinked *directory* component is the caller's choice (e.g. SHMMETRICS_DIR itself):
+    // only the last component is refused.
+    let sub = dir.path("realdir");
+    std::fs::create_dir(&sub).unwrap();
+    let linkdir = dir.path("linkdir");
+    std::os::unix::fs::symlink(&sub, &linkdir).unwrap();
+    Zone::open_path(&linkdir.join("z"), &create(1 << 16)).unwrap();
+    assert!(sub.join("z").exists());
+    // Fresh start replaces the directory entry (the link itself), never writes through it.
+    let fresh = shmmetrics::OpenOptions { fresh: true, size: 1 << 16, ..Default::default() };
+    let z = Zone::open_path(&link, &fresh).unwrap();
+    assert_eq!(z.metrics().count(), 0);
+    assert!(std::fs::read(&target).unwrap() == good, "fresh start wrote through the symlink");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_file());
+}
+
+#[test]
+fn zone_names_never_leave_the_zone_directory() {
+    let bad = [
+        "", "/", "..", ".", "../x", "../../etc/passwd", "a/b", "a/../b", "/etc/passwd", ".hidden", "..a", "a\0b", "a b", "a\\b", "é",
+        "a\nb", "*", "a:b",
+    ];
+    for name in bad {
+        let e = zone_path(name).err().unwrap_or_else(|| panic!("zone name {name:?} accepted"));
+        assert_eq!(e.status, Status::SHM_ERR_INVALID_NAME, "{name:?}");
+        let e = Zone::open(name, &create(1 << 16)).err().expect("opened");
+        assert_eq!(e.status, Status::SHM_ERR_INVALID_NAME, "{name:?}");
+    }
+    let long = "n".repeat(201);
+    assert_eq!(zone_path(&long).err().unwrap().status, Status::SHM_ERR_INVALID_NAME);
+    for name in ["a..b", "a.", "-", "_", "a-b_c.d", "A9", &"n".repeat(200)] {
+        let p = zone_path(name).unwrap();
+        assert_eq!(p.parent().unwrap(), zone_dir(), "{name:?} escapes to {}", p.display());
+        assert_eq!(p.file_name().unwrap().to_str().unwrap(), format!("shmmetrics-{name}"));
+    }
+}
+
+/// The file is shrunk by another process while this one has it mapped. Touching a page past
+/// the new end is a SIGBUS for any mmap user; the library checks the file size in every locked
+/// call, `stats`, `verify` and the C iteration, and reports `SHM_ERR_CORRUPT` instead. The hot
+/// path (one atomic instruction) cannot check: an increment on a vanished page is a SIGBUS.
+#[test]
+fn file_shrunk_under_the_mapping() {
+    if let Some(role) = child_role() {
+        return shrunk_child(&role);
+    }
+    let dir = TempDir::new("shrink");
+    for role in ["checked", "hot", "iterate"] {
+        let p = dir.path(&format!("zone-{role}"));
+        let _ = make_zone(&p, 64 << 10);
+        let ready = dir.path(&format!("ready-{role}"));
+        let go = dir.path(&format!("go-{role}"));
+        let child = std::thread::spawn({
+            let (p, ready, go) = (p.clone(), ready.clone(), go.clone());
+            let role = role.to_string();
+            move || {
+                child(
+                    "file_shrunk_under_the_mapping",
+                    &role,
+                    &[("SHMM_ZONE", p.to_str().unwrap()), ("SHMM_READY", ready.to_str().unwrap()), ("SHMM_GO", go.to_str().unwrap())],
+                    None,
+                )
+            }
+        });
+        wait_for(&ready);
+        // Another process (this one) shrinks the file to its first two pages.
+        std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(8192).unwrap();
+        std::fs::write(&go, b"").unwrap();
+        let out = child.join().unwrap();
+        let text = describe(&out);
+        use std::os::unix::process::ExitStatusExt;
+        match role {
+            "checked" => assert!(out.status.success(), "every checked call must report SHM_ERR_CORRUPT:\n{text}"),
+            // Documented: a SIGBUS, or (if a future core checks here too) a clean exit.
+            _ => assert!(out.status.signal() == Some(libc::SIGBUS) || out.status.success(), "{role}: {text}"),
+        }
+        eprintln!("shrunk file, {role}: child ended with {:?} / signal {:?}", out.status.code(), out.status.signal());
+    }
+}
+
+fn wait_for(p: &Path) {
+    let t = std::time::Instant::now();
+    while !p.exists() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "child never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn shrunk_child(role: &str) {
+    let p = std::env::var("SHMM_ZONE").unwrap();
+    let z = Zone::open_path(Path::new(&p), &writable()).unwrap();
+    let c = z.counter("requests_total").unwrap();
+    let ro = Zone::open_path(Path::new(&p), &read_only()).unwrap();
+    std::fs::write(std::env::var("SHMM_READY").unwrap(), b"").unwrap();
+    wait_for(Path::new(&std::env::var("SHMM_GO").unwrap()));
+    match role {
+        "checked" => {
+            let corrupt = |what: &str, s: Option<Status>| assert_eq!(s, Some(Status::SHM_ERR_CORRUPT), "{what}");
+            corrupt("stats", z.stats().err().map(|e| e.status));
+            corrupt("verify", z.verify().err().map(|e| e.status));
+            corrupt("read-only stats", ro.stats().err().map(|e| e.status));
+            corrupt("read-only verify", ro.verify().err().map(|e| e.status));
+            corrupt("register", z.register(b"new_metric", Kind::Counter).err().map(|e| e.status));
+            corrupt("register existing", z.counter("requests_total").err().map(|e| e.status));
+            corrupt("repair", z.repair().err().map(|e| e.status));
+            corrupt("check_file", z.check_file().err().map(|e| e.status));
+            corrupt("release", c.release().err().map(|e| e.status));
+            println!("checked calls: all SHM_ERR_CORRUPT");
+        }
+        "hot" => {
+            println!("incrementing a counter whose page is gone");
+            c.inc(1);
+            println!("increment returned");
+        }
+        _ => {
+            println!("iterating with Zone::metrics() without check_file()");
+            let n = ro.metrics().count();
+            println!("iteration returned {n} metrics");
+        }
+    }
+}
+
+/// The file is truncated and grown back to its size under the mapping: the pages read as zeros.
+/// The size check cannot see it; the library should notice that the header is gone.
+#[test]
+#[ignore = "core bug: a zone truncated and re-extended to the same size under a mapping reads as zeros; stats, register and the hot path carry on silently (check_file only compares the size)"]
+fn file_zeroed_under_the_mapping_is_not_silent() {
+    let dir = TempDir::new("regrow");
+    let p = dir.path("zone");
+    let good = make_zone(&p, 64 << 10);
+    let z = Zone::open_path(&p, &writable()).unwrap();
+    let c = z.counter("requests_total").unwrap();
+    assert_eq!(c.count(), 42);
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(0).unwrap();
+    f.set_len(good.len() as u64).unwrap();
+    assert_eq!(c.count(), 0, "the page is zero now: the value is lost");
+    assert_eq!(z.check_file().err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT), "check_file");
+    assert_eq!(z.stats().err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT), "stats");
+    assert_eq!(z.counter("requests_total").err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT), "register");
+}
+
+/// Known core bug found by the fuzzer (`fuzz/corpus/zone_file/seed-lie-values-misaligned-64`).
+#[test]
+#[ignore = "core bug: attach validation accepts a value region aligned to 64 but not 128 bytes; Mapping::value then builds a misaligned &ValueRecord (align 128): UB, an abort with debug assertions, and shm_*_slot() breaks its 128-byte alignment promise"]
+fn value_region_misaligned_to_128_is_refused() {
+    let dir = TempDir::new("misaligned");
+    let mut d = make_zone(&dir.path("good"), 64 << 10);
+    let v = get(&d, off::VALUES_OFFSET, 8);
+    put(&mut d, off::VALUES_OFFSET, 8, v + 64);
+    let p = dir.path("zone");
+    std::fs::write(&p, &d).unwrap();
+    assert_eq!(open_err(&p, &read_only()), Status::SHM_ERR_CORRUPT);
+}
+
+/// Known core bug found by the fuzzer: `next_generation` near `u64::MAX`.
+#[test]
+#[ignore = "core bug: next_generation = u64::MAX makes the next registration overflow (index.rs insert: fetch_add(1) + 1): a panic reported as SHM_ERR_INTERNAL with overflow checks, generation 0 in release builds, which verify then reports forever"]
+fn generation_counter_at_its_limit_is_handled() {
+    let dir = TempDir::new("generation");
+    let mut d = make_zone(&dir.path("good"), 64 << 10);
+    put(&mut d, off::NEXT_GENERATION, 8, u64::MAX);
+    let p = dir.path("zone");
+    std::fs::write(&p, &d).unwrap();
+    let z = Zone::open_path(&p, &writable()).unwrap();
+    match z.counter("one_more") {
+        Ok(c) => {
+            assert!(c.0.generation() != 0, "generation 0 handed out");
+            assert!(z.verify().unwrap().is_empty(), "{:?}", z.verify().unwrap());
+        }
+        Err(e) => assert!(e.status != Status::SHM_ERR_INTERNAL, "{e}"),
+    }
+}
+
+/// Known core bug: repair leaves entries whose generation is out of range.
+#[test]
+#[ignore = "core bug: repair does not fix live entries whose generation is 0 or above next_generation, so verify keeps reporting them after repair"]
+fn repair_fixes_out_of_range_generations() {
+    let dir = TempDir::new("genrange");
+    let mut d = make_zone(&dir.path("good"), 64 << 10);
+    let r = meta_rec(&d, 0);
+    put(&mut d, r + off::M_GENERATION, 8, 1 << 40);
+    let p = dir.path("zone");
+    std::fs::write(&p, &d).unwrap();
+    let z = Zone::open_path(&p, &writable()).unwrap();
+    assert!(!z.verify().unwrap().is_empty());
+    z.repair().unwrap();
+    let problems = z.verify().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// Known core bug: iteration yields damaged entries whose name is empty or holds a NUL.
+#[test]
+#[ignore = "core bug: index::snapshot skips entries with a bad kind or invalid UTF-8 but not those with name_len 0 or a NUL in the name; iteration then yields \"\" or a name whose strlen differs from name_len"]
+fn iteration_skips_entries_with_invalid_names() {
+    let dir = TempDir::new("badnames");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    for (what, edit) in [("len-0", 0usize), ("nul", 1)] {
+        let mut d = good.clone();
+        let r = meta_rec(&d, 0);
+        if edit == 0 {
+            put(&mut d, r + off::M_NAME_LEN, 4, 0);
+        } else {
+            d[r + off::M_NAME + 1] = 0;
+        }
+        let p = dir.path(what);
+        std::fs::write(&p, &d).unwrap();
+        let z = Zone::open_path(&p, &read_only()).unwrap();
+        for m in z.metrics() {
+            assert!(!m.name.is_empty() && !m.name.contains('\0'), "{what}: iteration yielded {:?}", m.name);
+        }
+    }
+}
+
+/// Refusals leave the directory as it was: no temporary file, no half-made zone.
+#[test]
+fn refused_opens_leave_no_files_behind() {
+    let dir = TempDir::new("nofiles");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let mut bad = good.clone();
+    put(&mut bad, off::VERSION_MAJOR, 2, 9);
+    std::fs::write(dir.path("bad"), &bad).unwrap();
+    let before = entries(&dir.0);
+    let ino = std::fs::metadata(dir.path("bad")).unwrap().ino();
+    for opts in [read_only(), writable(), create(1 << 20)] {
+        assert_eq!(open_err(&dir.path("bad"), &opts), Status::SHM_ERR_VERSION);
+    }
+    for size in [0, 1, 16384, u64::MAX, (1 << 40) + 1] {
+        assert_eq!(open_err(&dir.path("new"), &create(size)), Status::SHM_ERR_INVALID_SIZE, "size {size}");
+    }
+    assert_eq!(open_err(&dir.path("missing"), &writable()), Status::SHM_ERR_NOT_FOUND);
+    assert_eq!(entries(&dir.0), before);
+    assert_eq!(std::fs::metadata(dir.path("bad")).unwrap().ino(), ino);
+}
