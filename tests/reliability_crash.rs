@@ -375,3 +375,139 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     assert!(max_child_wait < Duration::from_secs(1), "a worker waited {max_child_wait:?} in a locked call");
     assert!(acc.regs > kills, "workers did too little registering to mean anything ({})", acc.regs);
 }
+
+// ---- a full zone: kills while registrations reclaim orphaned entries -------------------------
+
+const FULL_TEST: &str = "sigkill_while_the_zone_is_full_never_reclaims_a_live_metric";
+
+/// A worker on a zone too small for everybody: its registrations often find it full, which
+/// makes the core reclaim entries of killed processes (the longest index changes). It checks
+/// its own counter all the time: while it lives, its entry must keep its name, generation and
+/// every increment (reclaiming a live metric would reset or reuse it).
+fn full_worker(zone_path: &Path, log: &Log, slot: u64, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let zone = timed(log, W_MAX_WAIT_NS, || Zone::open_path(zone_path, &OpenOptions::default()).unwrap());
+    let my_name = format!("full_worker_{slot}");
+    let mine = loop {
+        match timed(log, W_MAX_WAIT_NS, || zone.counter(&my_name)) {
+            Ok(c) => break c,
+            Err(e) if e.status == shmmetrics::Status::SHM_ERR_ZONE_FULL => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (index, generation, base) = (mine.0.index(), mine.0.generation(), mine.count() as u64);
+    log.set(W_STARTED, 1);
+    let mut held = Vec::new();
+    while log.get(W_STOP) == 0 {
+        for _ in 0..rng.range(1, 32) {
+            log.counted(W_MINE_DONE, W_MINE_PENDING, 1, || mine.inc(1));
+        }
+        let name = format!("full_churn_{}", rng.below(64));
+        log.set(W_PHASE, PH_REG);
+        match timed(log, W_MAX_WAIT_NS, || zone.counter(&name)) {
+            Ok(c) => {
+                log.add(W_REGS, 1);
+                c.inc(1);
+                held.push(c);
+            }
+            Err(e) if e.status == shmmetrics::Status::SHM_ERR_ZONE_FULL => {}
+            Err(e) => panic!("{e}"),
+        }
+        if held.len() > 1 {
+            let c = held.swap_remove(rng.below(held.len() as u64) as usize);
+            if rng.below(2) == 0 {
+                log.set(W_PHASE, PH_REL);
+                timed(log, W_MAX_WAIT_NS, || c.release().unwrap());
+                log.add(W_RELEASES, 1);
+            }
+        }
+        log.set(W_PHASE, PH_INC);
+        let snap = zone.entry(index).unwrap_or_else(|| panic!("{my_name}: my entry {index} is no longer live"));
+        assert_eq!((snap.name.as_str(), snap.generation), (my_name.as_str(), generation), "{my_name}: my entry was reclaimed and reused");
+        let want = base + log.get(W_MINE_DONE);
+        assert!(snap.bits >= want, "{my_name}: value {} < {want}: increments lost", snap.bits);
+        log.add(W_OPS, 1);
+    }
+}
+
+#[test]
+fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
+    if let Some(role) = role() {
+        assert_eq!(role, "full-worker");
+        let log = Log::open(&env_path("SHMM_REL_LOG"));
+        full_worker(&env_path("SHMM_REL_ZONE"), &log, env_u64("SHMM_REL_SLOT"), env_u64("SHMM_REL_SEED"));
+        std::process::exit(0);
+    }
+    let kills = param("FULL_KILLS", 20, 100, 1000);
+    let writers = 3;
+    let seed = seed();
+    let _dog = Watchdog::start("full-zone crash test", Duration::from_secs(60 + kills / 5));
+    let mut rng = Rng::new(seed);
+    let dir = TempDir::new("crash-full");
+    let zone_path = dir.path("zone");
+    // Ten entries for three workers holding one counter each and churning 64 names.
+    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    assert_eq!(zone.capacity(), 10);
+    let mut incarnation = 0u64;
+    let mut spawn = |slot: usize, rng: &mut Rng| {
+        incarnation += 1;
+        let tag = format!("f{slot}-{incarnation}");
+        let log_path = dir.path(&format!("{tag}.log"));
+        let log = Log::create(&log_path);
+        let env = [
+            ("SHMM_REL_ZONE", zone_path.display().to_string()),
+            ("SHMM_REL_LOG", log_path.display().to_string()),
+            ("SHMM_REL_SLOT", slot.to_string()),
+            ("SHMM_REL_SEED", rng.next().to_string()),
+        ];
+        Running { helper: spawn_role(FULL_TEST, "full-worker", &dir, &tag, &env), log, slot }
+    };
+    let mut running: Vec<Running> = (0..writers).map(|s| spawn(s, &mut rng)).collect();
+    let (mut worst_parent_wait, mut max_child_wait_ns, mut regs, mut found_dirty) = (Duration::ZERO, 0u64, 0u64, 0u64);
+    let start = Instant::now();
+    for k in 0..kills {
+        std::thread::sleep(Duration::from_micros(rng.below(12_000)));
+        let mut victim = running.remove(0);
+        victim.helper.kill();
+        let t = Instant::now();
+        let _ = zone.verify().unwrap();
+        worst_parent_wait = worst_parent_wait.max(t.elapsed());
+        victim.helper.wait_killed(Duration::from_secs(10));
+        let problems = zone.verify().unwrap();
+        if !problems.is_empty() {
+            found_dirty += 1;
+            zone.repair().unwrap();
+            let after = zone.verify().unwrap();
+            assert!(after.is_empty(), "kill {k}: still broken after repair: {after:?}");
+        }
+        for r in &mut running {
+            assert!(r.helper.running(), "kill {k}: a survivor died (its checks failed?): {}", r.helper.stderr());
+        }
+        max_child_wait_ns = max_child_wait_ns.max(victim.log.get(W_MAX_WAIT_NS));
+        regs += victim.log.get(W_REGS);
+        let _ = std::fs::remove_file(&victim.log.path);
+        running.push(spawn(victim.slot, &mut rng));
+    }
+    for r in &running {
+        r.log.set(W_STOP, 1);
+    }
+    for mut r in running {
+        r.helper.wait_ok(Duration::from_secs(20));
+        max_child_wait_ns = max_child_wait_ns.max(r.log.get(W_MAX_WAIT_NS));
+        regs += r.log.get(W_REGS);
+    }
+    assert!(zone.verify().unwrap().is_empty() || (zone.repair().is_ok() && zone.verify().unwrap().is_empty()));
+    let stats = zone.stats().unwrap();
+    let max_child_wait = Duration::from_nanos(max_child_wait_ns);
+    report(&format!(
+        "crash-full-zone: kills={kills} capacity=10 seed={seed} time={:.1}s churn_registrations={regs} refused_zone_full={} \
+         interrupted_index_changes={} max_lock_wait_parent={} max_lock_wait_workers={}",
+        start.elapsed().as_secs_f64(),
+        stats.failed_zone_full,
+        stats.repairs + found_dirty,
+        fmt_dur(worst_parent_wait),
+        fmt_dur(max_child_wait)
+    ));
+    assert!(worst_parent_wait < Duration::from_secs(1) && max_child_wait < Duration::from_secs(1));
+    assert!(stats.failed_zone_full > 0, "the zone never filled: the test did not test reclaiming");
+}
