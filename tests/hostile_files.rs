@@ -153,7 +153,8 @@ fn damaged_index_is_reported_and_repaired() {
     let good = make_zone(&dir.path("good"), 64 << 10);
     let rec0 = meta_rec(&good, 0);
     let buckets = get(&good, off::BUCKETS_OFFSET, 8) as usize;
-    let edits: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    let edits: Vec<(&str, Edit)> = vec![
         ("chain-loop", Box::new(move |d| put(d, rec0 + off::M_NEXT, 4, 0))),
         ("chain-out-of-range", Box::new(move |d| put(d, rec0 + off::M_NEXT, 4, 1_000_000))),
         ("bucket-out-of-range", Box::new(move |d| put(d, buckets, 4, u32::MAX as u64 - 1))),

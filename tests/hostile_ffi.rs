@@ -1,0 +1,89 @@
+//! Bad input at the C ABI that the C test (tests/c/test_bad_input.c) can only skip with a note:
+//! the core bugs, as failing (ignored) tests, plus the flag combinations around them.
+
+mod hostile;
+use hostile::*;
+
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::ptr::null_mut;
+
+use shmmetrics::ffi::*;
+use shmmetrics::{OpenOptions, Status, Zone};
+
+fn cstr(p: &std::path::Path) -> CString {
+    CString::new(p.to_str().unwrap()).unwrap()
+}
+
+/// A NULL `out` must be refused before the open does anything. The core checks it only after
+/// opening (src/ffi.rs `give_zone`, called by `shm_zone_open` and `shm_zone_open_path`): the zone
+/// is created, attached (attach record written) or, with SHM_OPEN_FRESH, replaced, and then
+/// SHM_ERR_NULL_ARGUMENT is returned and the new zone dropped. The fresh case destroys data.
+#[test]
+#[ignore = "core bug: shm_zone_open/shm_zone_open_path check a NULL out only after opening: the file is created, attached or replaced (FRESH: data lost) and then SHM_ERR_NULL_ARGUMENT is returned"]
+fn null_out_open_touches_nothing() {
+    let dir = TempDir::new("nullout");
+    let never = dir.path("never");
+    // SAFETY: valid C string; NULL out is allowed and must be refused.
+    let s = unsafe { shm_zone_open_path(cstr(&never).as_ptr(), 1 << 16, SHM_OPEN_CREATE, 0, null_mut()) };
+    assert_eq!(s, shm_status::SHM_ERR_NULL_ARGUMENT);
+    assert!(!never.exists(), "a refused create left a zone file");
+
+    let victim = dir.path("victim");
+    let z = Zone::open_path(&victim, &create(1 << 16)).unwrap();
+    z.counter("precious").unwrap().inc(42);
+    let ino = std::fs::metadata(&victim).unwrap().ino();
+    let before = std::fs::read(&victim).unwrap();
+    // SAFETY: as above.
+    let s = unsafe { shm_zone_open_path(cstr(&victim).as_ptr(), 0, 0, 0, null_mut()) };
+    assert_eq!(s, shm_status::SHM_ERR_NULL_ARGUMENT);
+    assert!(std::fs::read(&victim).unwrap() == before, "a refused attach wrote the zone");
+    // SAFETY: as above.
+    let s = unsafe { shm_zone_open_path(cstr(&victim).as_ptr(), 1 << 16, SHM_OPEN_FRESH, 0, null_mut()) };
+    assert_eq!(s, shm_status::SHM_ERR_NULL_ARGUMENT);
+    assert_eq!(std::fs::metadata(&victim).unwrap().ino(), ino, "a refused fresh open replaced the zone");
+}
+
+/// SHM_OPEN_EXCLUSIVE promises to fail if the zone exists; combined with SHM_OPEN_FRESH the core
+/// ignores it (open.rs: the fresh path never checks `exclusive`) and replaces the zone.
+#[test]
+#[ignore = "core bug: SHM_OPEN_FRESH | SHM_OPEN_EXCLUSIVE replaces an existing zone instead of failing with SHM_ERR_EXISTS (or refusing the combination)"]
+fn fresh_exclusive_does_not_replace_an_existing_zone() {
+    let dir = TempDir::new("freshexcl");
+    let p = dir.path("zone");
+    let z = Zone::open_path(&p, &create(1 << 16)).unwrap();
+    z.counter("precious").unwrap().inc(42);
+    let ino = std::fs::metadata(&p).unwrap().ino();
+    let r = Zone::open_path(&p, &OpenOptions { fresh: true, exclusive: true, create: true, size: 1 << 16, ..Default::default() });
+    let status = r.as_ref().err().map(|e| e.status);
+    assert!(matches!(status, Some(Status::SHM_ERR_EXISTS | Status::SHM_ERR_INVALID_ARGUMENT)), "got {status:?}");
+    assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino, "the zone was replaced");
+}
+
+/// The flag combinations that are refused up front, before any file is touched.
+#[test]
+fn contradictory_flags_are_refused_before_touching_files() {
+    let dir = TempDir::new("flags");
+    let p = dir.path("zone");
+    let good = make_zone(&p, 1 << 16);
+    let c = cstr(&p);
+    let refused = [
+        SHM_OPEN_READONLY | SHM_OPEN_CREATE,
+        SHM_OPEN_READONLY | SHM_OPEN_FRESH,
+        SHM_OPEN_READONLY | SHM_OPEN_EXCLUSIVE,
+        SHM_OPEN_READONLY | SHM_OPEN_REMOVE_ON_CLOSE,
+        SHM_OPEN_EXCLUSIVE,
+        1 << 5,
+        1 << 31,
+        u32::MAX,
+    ];
+    for flags in refused {
+        let mut out: *mut shm_zone = null_mut();
+        // SAFETY: valid C string and out pointer.
+        let s = unsafe { shm_zone_open_path(c.as_ptr(), 1 << 16, flags, 0, &mut out) };
+        assert_eq!(s, shm_status::SHM_ERR_INVALID_ARGUMENT, "flags {flags:#x}");
+        assert!(out.is_null());
+    }
+    assert!(std::fs::read(&p).unwrap() == good);
+    assert_eq!(entries(&dir.0), vec!["zone".to_string()]);
+}
