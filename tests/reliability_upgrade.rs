@@ -105,8 +105,9 @@ fn monitor(zone_path: &Path, log: &Log) {
             seen.entry(n).or_insert((g, v));
         }
         if !violations.is_empty() {
-            log.set(M_VIOLATIONS, violations.len() as u64);
+            // The text first: the parent reads it as soon as it sees the count.
             let _ = std::fs::write(log.path.with_extension("violation"), violations.join("\n"));
+            log.set(M_VIOLATIONS, violations.len() as u64);
             violations.truncate(0);
             seen.clear();
         }
