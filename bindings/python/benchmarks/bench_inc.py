@@ -129,7 +129,14 @@ def main(argv: List[str]) -> int:
         net = {key: max(best[key] - loop, 0.001) for key in best}
 
         print(f"shmmetrics Python benchmark: {args.rounds} rounds x {args.number} calls per case, best round")
-        print(f"python {platform.python_version()} ({sys.executable}), prometheus_client {prometheus_client.__version__ if hasattr(prometheus_client, '__version__') else '?'}")
+        try:
+            from importlib.metadata import version
+
+            prom_version = version("prometheus_client")
+        except Exception:  # pragma: no cover
+            prom_version = "?"
+        print(f"python {platform.python_version()} ({sys.executable}), prometheus_client {prom_version}")
+        print(f"load average before the run: {os.getloadavg()[0]:.2f}")
         print(f"cpu: {cpu_model()}, {os.cpu_count()} cpus; library {_ffi.LIBRARY_PATH}")
         print()
         print(f"{'case':52s} {'ns/op':>8s} {'raw':>8s}")

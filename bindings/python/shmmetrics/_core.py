@@ -289,16 +289,20 @@ class Zone:
         Each item is read atomically; metrics registered or released during the iteration
         may or may not be seen.
         """
-        zone = self._zone()
+        self._zone()
         cursor = c_uint32(0)
         info = _ffi.shm_metric_info()
-        nxt = _lib.shm_zone_next
         pc, pi = byref(cursor), byref(info)
-        while _locked_call(nxt, zone, pc, pi) == _ffi.SHM_OK:
+        while self._next(pc, pi) == _ffi.SHM_OK:
             kind = Kind(info.kind)
             value: Union[int, float] = info.value_f64 if kind is Kind.GAUGE_FLOAT else info.value_i64
             yield MetricInfo(info.name.decode("utf-8", "replace"), kind, value, info.generation)
-            zone = self._zone()
+
+    def _next(self, cursor: Any, info: Any) -> int:
+        # The pointer is taken under the lock close() takes: a concurrent close() makes the
+        # iteration raise ClosedError instead of using a closed zone.
+        with _LOCK:
+            return _lib.shm_zone_next(self._zone(), cursor, info)  # type: ignore[no-any-return]
 
     def metrics(self) -> List[MetricInfo]:
         """Every live metric, as a list (see :meth:`__iter__`)."""
