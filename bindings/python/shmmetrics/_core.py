@@ -8,7 +8,7 @@ import re
 import weakref
 from ctypes import byref, c_double, c_int64, c_uint32, c_void_p
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, index
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 from . import _ffi
@@ -96,15 +96,13 @@ class ZoneStats:
 
 def _int64(n: Any, what: str = "value") -> int:
     """``n`` as an int in int64 range (ctypes would silently wrap anything bigger)."""
-    if type(n) is not int:
-        n = n.__index__() if hasattr(n, "__index__") else _not_int(n, what)
-    if not _I64_MIN <= n < _I64_END:
-        raise OverflowError(f"{what} {n} is outside the int64 range")
-    return n
-
-
-def _not_int(n: Any, what: str) -> int:
-    raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+    try:
+        i: int = index(n)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}") from None
+    if not _I64_MIN <= i < _I64_END:
+        raise OverflowError(f"{what} {i} is outside the int64 range")
+    return i
 
 
 def _arg64(n: Any, what: str) -> Any:
@@ -317,7 +315,7 @@ class Zone:
         out = _ffi.shm_stats()
         with _LOCK:
             _lib.shm_zone_stats(self._zone(), byref(out))
-        return ZoneStats(**{f: getattr(out, f) for f, _ in _ffi.shm_stats._fields_})
+        return ZoneStats(**{f[0]: getattr(out, f[0]) for f in _ffi.shm_stats._fields_})
 
     def verify(self) -> None:
         """Check the zone's structure; raise :class:`CorruptError` listing the problems."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -150,7 +150,7 @@ class ZoneCollector:
 
     def _families(self, metrics: Iterable[MetricInfo]) -> Iterator[Metric]:
         families: Dict[str, Metric] = {}
-        seen: Dict[str, set] = {}
+        seen: Dict[str, Set[Tuple[Tuple[str, str], ...]]] = {}
         claimed: Dict[str, str] = {}  # every name a family writes (family, samples) -> family
         skipped: List[str] = []
         for m in sorted(metrics, key=lambda m: m.name):
