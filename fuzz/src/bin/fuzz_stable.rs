@@ -199,7 +199,10 @@ fn supervise(a: &Args) -> ExitCode {
     let scratch = shmmetrics_fuzz::scratch_dir();
     for t in targets(a) {
         let current = scratch.join(format!("current-{t}"));
+        // The worker's scratch directory goes inside ours, so it is removed even if the worker
+        // dies of a signal.
         let status = Command::new(&exe)
+            .env("SHMMETRICS_FUZZ_DIR", scratch)
             .args(["--worker", current.to_str().expect("UTF-8 path"), "--target", t])
             .args(["--seconds", &a.seconds.to_string(), "--seed", &a.seed.to_string()])
             .args(["--hang-seconds", &a.hang_seconds.to_string(), "--max-len", &a.max_len.to_string()])
