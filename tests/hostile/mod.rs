@@ -134,7 +134,16 @@ pub fn child_role() -> Option<String> {
 /// `SHMM_HOSTILE_ROLE=role` and the given environment, optionally as user/group `uid`.
 pub fn child(test_name: &str, role: &str, env: &[(&str, &str)], uid: Option<u32>) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
+    // Another user may not be able to reach the build tree (a checkout under a 0700 home):
+    // run a copy from a world-readable temporary directory instead.
+    let copy = uid.map(|_| {
+        let d = TempDir::new("bin");
+        let c = d.path("test-binary");
+        std::fs::copy(&exe, &c).expect("copy the test binary");
+        std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (d, c)
+    });
+    let mut cmd = Command::new(copy.as_ref().map_or(exe.as_path(), |(_, c)| c.as_path()));
     cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"]).env("SHMM_HOSTILE_ROLE", role);
     for (k, v) in env {
         cmd.env(k, v);
