@@ -183,7 +183,7 @@ fn open_options(size: u64, flags: u32, mode: u32) -> Result<OpenOptions> {
     if flags & !known != 0 {
         return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, format!("unknown open flags {:#x}", flags & !known)));
     }
-    Ok(OpenOptions {
+    let opts = OpenOptions {
         size,
         create: flags & (SHM_OPEN_CREATE | SHM_OPEN_FRESH) != 0,
         exclusive: flags & SHM_OPEN_EXCLUSIVE != 0,
@@ -191,7 +191,9 @@ fn open_options(size: u64, flags: u32, mode: u32) -> Result<OpenOptions> {
         fresh: flags & SHM_OPEN_FRESH != 0,
         remove_on_close: flags & SHM_OPEN_REMOVE_ON_CLOSE != 0,
         mode: if mode == 0 { crate::open::DEFAULT_MODE } else { mode },
-    })
+    };
+    opts.check()?;
+    Ok(opts)
 }
 
 fn zone_of(z: Option<&shm_zone>) -> Result<Zone> {
@@ -201,14 +203,15 @@ fn zone_of(z: Option<&shm_zone>) -> Result<Zone> {
 
 /// # Safety
 /// `out` is NULL or valid for a write of a pointer.
-unsafe fn give_zone(zone: Result<Zone>, out: *mut *mut shm_zone) -> Result<()> {
-    let zone = zone?;
-    let p = Box::into_raw(Box::new(shm_zone { zone: Mutex::new(Some(zone)) }));
-    // SAFETY: forwarded caller contract on `out`.
-    unsafe { write_out(out, p) }.inspect_err(|_| {
-        // SAFETY: `p` was just created and never shared.
-        drop(unsafe { Box::from_raw(p) });
-    })
+unsafe fn give_zone(open: impl FnOnce() -> Result<Zone>, out: *mut *mut shm_zone) -> Result<()> {
+    // Checked first: a call that fails must not have created, attached or replaced anything.
+    if out.is_null() {
+        return Err(null("output pointer"));
+    }
+    let p = Box::into_raw(Box::new(shm_zone { zone: Mutex::new(Some(open()?)) }));
+    // SAFETY: non-NULL, and valid for a pointer write by the caller's contract.
+    unsafe { out.write(p) };
+    Ok(())
 }
 
 /// Text for a status code ("unknown status" for codes this library does not define). The
@@ -250,8 +253,9 @@ pub unsafe extern "C" fn shm_zone_open(name: *const c_char, size: u64, flags: u3
         // SAFETY: caller contract on `name` and `out`.
         let name = unsafe { c_str(name, "zone name") }?;
         let opts = open_options(size, flags, 0)?;
+        let path = crate::open::zone_path(name)?;
         // SAFETY: caller contract on `out`.
-        unsafe { give_zone(Zone::open(name, &opts), out) }
+        unsafe { give_zone(|| Zone::open_path(&path, &opts), out) }
     })
 }
 
@@ -270,7 +274,7 @@ pub unsafe extern "C" fn shm_zone_open_path(path: *const c_char, size: u64, flag
         }
         let opts = open_options(size, flags, mode)?;
         // SAFETY: caller contract on `out`.
-        unsafe { give_zone(Zone::open_path(Path::new(path), &opts), out) }
+        unsafe { give_zone(|| Zone::open_path(Path::new(path), &opts), out) }
     })
 }
 

@@ -136,6 +136,9 @@ impl Locked<'_> {
             return Err(Error::new(Status::SHM_ERR_ZONE_FULL, format!("zone full: all {cap} entries are in use")));
         };
         let m = self.map.meta(i);
+        if h.next_generation.load(Ordering::Relaxed) == u64::MAX {
+            return Err(Error::new(Status::SHM_ERR_CORRUPT, "the zone's registration counter is exhausted"));
+        }
         self.begin();
         m.state.store(STATE_CLAIMING, Ordering::Relaxed);
         step();
@@ -268,7 +271,10 @@ impl Locked<'_> {
                 }
             }
             let n = m.read_name(&mut name);
+            let generation = m.generation.load(Ordering::Relaxed);
             let sane = Kind::from_u32(m.kind.load(Ordering::Relaxed)).is_some()
+                && generation != 0
+                && generation <= self.map.header().next_generation.load(Ordering::Relaxed)
                 && m.name_len.load(Ordering::Relaxed) as usize <= NAME_MAX
                 && check_name(&name[..n]).is_ok();
             let hash = fnv1a32(&name[..n]);
@@ -337,10 +343,11 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
         if m.state.load(Ordering::Relaxed) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
             continue;
         }
-        let (Some(kind), Ok(name)) = (Kind::from_u32(kind), std::str::from_utf8(&name[..n])) else {
+        let (Some(kind), Ok(())) = (Kind::from_u32(kind), check_name(&name[..n])) else {
             return None; // damaged entry: verify reports it, readers skip it
         };
-        return Some(Snapshot { index: i, kind, generation, name: name.to_owned(), bits, owners });
+        let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
+        return Some(Snapshot { index: i, kind, generation, name, bits, owners });
     }
     None
 }

@@ -227,6 +227,7 @@ impl Geometry {
             check(off >= end, "overlapping regions")?;
             end = off.checked_add(len).ok_or_else(|| corrupt("region size overflows".into()))?;
         }
+        check(g.values_offset % VALUE_RECORD as u64 == 0, "value region not aligned to its record size")?;
         check(end <= g.file_size && g.file_size <= MAX_FILE_SIZE, "regions extend past the end of the file")?;
         Ok(g)
     }

@@ -37,10 +37,13 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let invalid = |m: &str| Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, m));
         if self.read_only && (self.create || self.exclusive || self.fresh || self.remove_on_close) {
             return invalid("read-only opens cannot create, replace or remove a zone");
+        }
+        if self.exclusive && self.fresh {
+            return invalid("SHM_OPEN_EXCLUSIVE and SHM_OPEN_FRESH contradict each other");
         }
         if self.exclusive && !self.create {
             return invalid("SHM_OPEN_EXCLUSIVE needs SHM_OPEN_CREATE");

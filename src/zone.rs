@@ -279,13 +279,21 @@ impl Shared {
             let msg = format!("{} was truncated to {len} bytes while mapped ({want} expected); the zone is unusable", self.path.display());
             return Err(Error::new(Status::SHM_ERR_CORRUPT, msg));
         }
+        let h = self.map.header();
+        if h.magic.load(Ordering::Acquire) != layout::MAGIC || h.file_size.load(Ordering::Relaxed) != want {
+            let msg = format!("{}: the zone header was overwritten while mapped; the zone is unusable", self.path.display());
+            return Err(Error::new(Status::SHM_ERR_CORRUPT, msg));
+        }
         Ok(())
     }
 
     /// Bit `s` set: attach slot `s` is held by a live process (including us).
     fn live_slots(&self) -> Result<[u64; 4]> {
-        let local = lock_guard(&self.local);
+        let mut local = lock_guard(&self.local);
         self.check_file(&local)?;
+        if self.map.writable() {
+            self.reattach_after_fork(&mut local)?;
+        }
         Self::probe_slots(&local)
     }
 

@@ -1,5 +1,5 @@
-//! Bad input at the C ABI that the C test (tests/c/test_bad_input.c) can only skip with a note:
-//! the core bugs, as failing (ignored) tests, plus the flag combinations around them.
+//! Bad input at the C ABI checked from Rust: a NULL `out` on open must touch nothing, and
+//! contradictory flag combinations must be refused without replacing a zone.
 
 mod hostile;
 use hostile::*;
@@ -20,7 +20,6 @@ fn cstr(p: &std::path::Path) -> CString {
 /// is created, attached (attach record written) or, with SHM_OPEN_FRESH, replaced, and then
 /// SHM_ERR_NULL_ARGUMENT is returned and the new zone dropped. The fresh case destroys data.
 #[test]
-#[ignore = "core bug: shm_zone_open/shm_zone_open_path check a NULL out only after opening: the file is created, attached or replaced (FRESH: data lost) and then SHM_ERR_NULL_ARGUMENT is returned"]
 fn null_out_open_touches_nothing() {
     let dir = TempDir::new("nullout");
     let never = dir.path("never");
@@ -44,10 +43,9 @@ fn null_out_open_touches_nothing() {
     assert_eq!(std::fs::metadata(&victim).unwrap().ino(), ino, "a refused fresh open replaced the zone");
 }
 
-/// SHM_OPEN_EXCLUSIVE promises to fail if the zone exists; combined with SHM_OPEN_FRESH the core
-/// ignores it (open.rs: the fresh path never checks `exclusive`) and replaces the zone.
+/// SHM_OPEN_EXCLUSIVE promises to fail if the zone exists, SHM_OPEN_FRESH to replace it: the
+/// combination is refused and the existing zone stays.
 #[test]
-#[ignore = "core bug: SHM_OPEN_FRESH | SHM_OPEN_EXCLUSIVE replaces an existing zone instead of failing with SHM_ERR_EXISTS (or refusing the combination)"]
 fn fresh_exclusive_does_not_replace_an_existing_zone() {
     let dir = TempDir::new("freshexcl");
     let p = dir.path("zone");

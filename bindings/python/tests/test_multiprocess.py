@@ -145,19 +145,11 @@ def test_forked_child_inherited_handle_keeps_its_metric(tmp_path: Path) -> None:
         assert isinstance(y, shmmetrics.ZoneFullError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a forked child is re-attached only by a locked call (registration, release, "
-    "verify, repair), not by shm_zone_stats(); until then its inherited handles are unclaimed, the "
-    "parent's release frees the entry, and the child's increments land in the next metric registered "
-    "there (the binding works around it with an at-fork re-attach, disabled here)",
-)
 def test_core_forked_child_after_stats_keeps_its_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from shmmetrics import _core
 
     monkeypatch.setattr(_core, "REATTACH_AFTER_FORK", False)
     with shmmetrics.Zone(path=tmp_path / "fork.zone", size=20480) as zone:
         x_value, y = _fork_scenario(zone, "stats")
-        # Expected: as above (fork_x == 6, no room for fork_y). Actual: fork_x was freed and
-        # reused by fork_y, which reads 1000 + the child's 5 = 1005.
+        # shm_zone_stats() re-attaches the child, so its inherited handle keeps fork_x claimed.
         assert x_value == 6 and isinstance(y, shmmetrics.ZoneFullError), (x_value, y)
