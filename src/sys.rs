@@ -90,3 +90,10 @@ pub fn link_unnamed(file: &File, path: &std::path::Path) -> io::Result<()> {
     let r = unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
+
+/// Registers handlers run around every `fork()`: before it, then in the parent and the child.
+pub fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: registers plain function pointers with static lifetime; no other state.
+    let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+}

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::error::{Error, Result, Status};
 use crate::index::{self, Kind, Locked, Snapshot};
@@ -37,6 +37,9 @@ struct Local {
     slot: Option<u32>,
     /// Handles this attachment holds per entry: index -> (generation, count).
     refs: HashMap<u32, (u64, u64)>,
+    /// Made just before a fork: a new open file description holding a new attach slot that
+    /// already claims every entry in `refs`, for the child to adopt (see `prepare_fork`).
+    fork_spare: Option<(File, u32)>,
 }
 
 /// Occupancy and health of a zone.
@@ -57,6 +60,60 @@ pub struct Stats {
     pub version_minor: u16,
 }
 
+/// Writable attachments of this process, so a fork can hand the child its own attachment.
+static ATTACHED: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+
+fn track_for_fork(shared: &Arc<Shared>) {
+    static HOOK: OnceLock<()> = OnceLock::new();
+    HOOK.get_or_init(|| {
+        let _ = sys::at_fork(prepare_fork, after_fork_in_parent, after_fork_in_child);
+    });
+    let mut all = lock_guard(&ATTACHED);
+    all.retain(|w| w.strong_count() > 0);
+    all.push(Arc::downgrade(shared));
+}
+
+/// Applies `f` to every live attachment whose mutexes are free. Fork handlers only *try* to
+/// lock: a mutex another thread holds at the fork stays locked in the child. An attachment
+/// skipped this way re-attaches lazily on its next registration, release or stats call.
+fn for_each_attachment(f: impl Fn(&Shared, &mut Local)) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let Ok(all) = ATTACHED.try_lock() else { return };
+        for shared in all.iter().filter_map(Weak::upgrade) {
+            if let Ok(mut local) = shared.local.try_lock() {
+                f(&shared, &mut local);
+            }
+        }
+    }));
+}
+
+/// Before fork, in the parent: the child must hold its inherited handles' entries from its
+/// first instant, or the parent could release one and free it under the child's increments.
+/// So the parent claims a spare attach slot on a new file description for the child; the
+/// child inherits that description (and its lock) and adopts it.
+extern "C" fn prepare_fork() {
+    for_each_attachment(|shared, local| {
+        if local.pid == std::process::id() {
+            local.fork_spare = shared.make_spare(local).ok();
+        }
+    });
+}
+
+/// After fork, in the parent: our copy of the spare closes; the child's copy keeps its lock.
+extern "C" fn after_fork_in_parent() {
+    for_each_attachment(|_, local| local.fork_spare = None);
+}
+
+extern "C" fn after_fork_in_child() {
+    for_each_attachment(|shared, local| shared.adopt_spare(local));
+}
+
+/// A new open file description of the same file (so with locks of its own).
+fn reopen(file: &File) -> Result<File> {
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    std::fs::OpenOptions::new().read(true).write(true).open(proc_path).map_err(|e| Error::io("reopen the zone file", e))
+}
+
 fn lock_guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -73,7 +130,7 @@ impl Zone {
         // start may replace it; attaching re-checks under the lock and starts over if so.
         for _ in 0..64 {
             let opened = open::open(path, opts)?;
-            let local = Local { file: opened.file, pid: std::process::id(), slot: None, refs: HashMap::new() };
+            let local = Local { file: opened.file, pid: std::process::id(), slot: None, refs: HashMap::new(), fork_spare: None };
             let shared = Shared { map: Arc::new(opened.map), path: path.to_owned(), remove_on_close: opts.remove_on_close, local: Mutex::new(local) };
             if opts.read_only {
                 return Ok(Zone { shared: Arc::new(shared) });
@@ -86,7 +143,9 @@ impl Zone {
                 Ok(true)
             })?;
             if attached {
-                return Ok(Zone { shared: Arc::new(shared) });
+                let shared = Arc::new(shared);
+                track_for_fork(&shared);
+                return Ok(Zone { shared });
             }
         }
         Err(Error::new(Status::SHM_ERR_IO, format!("{} keeps being replaced", path.display())))
@@ -227,11 +286,13 @@ impl Shared {
         if pid == local.pid {
             return Ok(());
         }
-        let proc_path = format!("/proc/self/fd/{}", local.file.as_raw_fd());
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(proc_path).map_err(|e| Error::io("reopen the zone after fork", e))?;
+        if local.fork_spare.is_some() {
+            self.adopt_spare(local);
+            return Ok(());
+        }
         // Closing the inherited descriptor leaves the parent's locks alone (the parent still
         // holds the description).
-        local.file = file;
+        local.file = reopen(&local.file)?;
         local.pid = pid;
         local.slot = None;
         sys::lock_wait(&local.file, sys::REGISTRATION_LOCK).map_err(|e| Error::io("take the registration lock", e))?;
@@ -240,14 +301,40 @@ impl Shared {
         r.unwrap_or_else(|_| Err(Error::new(Status::SHM_ERR_INTERNAL, "internal error while attaching")))
     }
 
+    fn make_spare(&self, local: &Local) -> Result<(File, u32)> {
+        let file = reopen(&local.file)?;
+        sys::lock_wait(&local.file, sys::REGISTRATION_LOCK).map_err(|e| Error::io("take the registration lock", e))?;
+        let ix = Locked { map: &self.map };
+        let r = catch_unwind(AssertUnwindSafe(|| Self::claim_slot_on(&ix, &file, local.pid.wrapping_add(1), &local.refs)));
+        let _ = sys::unlock(&local.file, sys::REGISTRATION_LOCK);
+        let slot = r.unwrap_or_else(|_| Err(Error::new(Status::SHM_ERR_INTERNAL, "internal error while preparing a fork")))?;
+        Ok((file, slot))
+    }
+
+    /// In a forked child: take over the spare attachment the parent prepared.
+    fn adopt_spare(&self, local: &mut Local) {
+        if let Some((file, slot)) = local.fork_spare.take() {
+            local.file = file;
+            local.slot = Some(slot);
+            local.pid = std::process::id();
+            self.map.attach_record(slot).pid.store(local.pid, Ordering::Relaxed);
+        }
+    }
+
     /// Claims a free attach slot (under the registration lock), clearing any stale claims a
     /// dead previous holder of the slot left on entries.
     fn claim_slot(ix: &Locked, local: &mut Local) -> Result<()> {
-        let start = local.pid % ATTACH_SLOTS;
+        local.slot = Some(Self::claim_slot_on(ix, &local.file, local.pid, &local.refs)?);
+        Ok(())
+    }
+
+    /// Locks a free attach slot through `file` and makes it claim every entry in `refs`.
+    fn claim_slot_on(ix: &Locked, file: &File, pid: u32, refs: &HashMap<u32, (u64, u64)>) -> Result<u32> {
+        let start = pid % ATTACH_SLOTS;
         let mut claimed = None;
         for k in 0..ATTACH_SLOTS {
             let s = (start + k) % ATTACH_SLOTS;
-            if sys::try_lock(&local.file, sys::ATTACH_LOCK_BASE + s as u64).map_err(|e| Error::io("claim an attach slot", e))? {
+            if sys::try_lock(file, sys::ATTACH_LOCK_BASE + s as u64).map_err(|e| Error::io("claim an attach slot", e))? {
                 claimed = Some(s);
                 break;
             }
@@ -258,18 +345,17 @@ impl Shared {
         let mut others = [u64::MAX; 4];
         others[(slot / 64) as usize] &= !(1u64 << (slot % 64));
         ix.sweep_owners(others, false);
-        for (&index, &(generation, _)) in &local.refs {
+        for (&index, &(generation, _)) in refs {
             let m = ix.map.meta(index);
             if m.state.load(Ordering::Acquire) == layout::STATE_LIVE && m.generation.load(Ordering::Relaxed) == generation {
                 ix.add_owner(index, slot);
             }
         }
         let rec = ix.map.attach_record(slot);
-        rec.pid.store(local.pid, Ordering::Relaxed);
+        rec.pid.store(pid, Ordering::Relaxed);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         rec.attached_unix_ns.store(now, Ordering::Relaxed);
-        local.slot = Some(slot);
-        Ok(())
+        Ok(slot)
     }
 
     fn check_file(&self, local: &Local) -> Result<()> {
