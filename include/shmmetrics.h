@@ -242,6 +242,10 @@ typedef struct shm_stats {
    * SHM_NAME_MAX.
    */
   uint32_t name_max;
+  /**
+   * Index repairs after a process died while registering or releasing.
+   */
+  uint64_t repairs;
 } shm_stats;
 
 /**

@@ -96,6 +96,8 @@ pub struct shm_stats {
     pub version_minor: u16,
     /// SHM_NAME_MAX.
     pub name_max: u32,
+    /// Index repairs after a process died while registering or releasing.
+    pub repairs: u64,
 }
 
 /// One metric, filled by shm_zone_next().
@@ -313,6 +315,7 @@ pub unsafe extern "C" fn shm_zone_stats(zone: Option<&shm_zone>, out: *mut shm_s
             version_major: s.version_major,
             version_minor: s.version_minor,
             name_max: SHM_NAME_MAX,
+            repairs: s.repairs,
         };
         // SAFETY: caller contract on `out`.
         unsafe { write_out(out, stats) }

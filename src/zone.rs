@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::thread::ThreadId;
 
 use crate::error::{Error, Result, Status};
 use crate::index::{self, Kind, Locked, Snapshot};
@@ -37,9 +38,10 @@ struct Local {
     slot: Option<u32>,
     /// Handles this attachment holds per entry: index -> (generation, count).
     refs: HashMap<u32, (u64, u64)>,
-    /// Made just before a fork: a new open file description holding a new attach slot that
-    /// already claims every entry in `refs`, for the child to adopt (see `prepare_fork`).
-    fork_spare: Option<(File, u32)>,
+    /// Made just before a fork, one per forking thread (threads may fork at the same time): a
+    /// new open file description holding a new attach slot that already claims every entry in
+    /// `refs`, for the child to adopt (see `prepare_fork`).
+    fork_spares: Vec<(ThreadId, File, u32)>,
 }
 
 /// Occupancy and health of a zone.
@@ -93,19 +95,26 @@ fn for_each_attachment(f: impl Fn(&Shared, &mut Local)) {
 /// child inherits that description (and its lock) and adopts it.
 extern "C" fn prepare_fork() {
     for_each_attachment(|shared, local| {
-        if local.pid == std::process::id() {
-            local.fork_spare = shared.make_spare(local).ok();
+        let me = std::thread::current().id();
+        local.fork_spares.retain(|s| s.0 != me);
+        if local.pid == std::process::id()
+            && let Ok((file, slot)) = shared.make_spare(local)
+        {
+            local.fork_spares.push((me, file, slot));
         }
     });
 }
 
 /// After fork, in the parent: our copy of the spare closes; the child's copy keeps its lock.
 extern "C" fn after_fork_in_parent() {
-    for_each_attachment(|_, local| local.fork_spare = None);
+    let me = std::thread::current().id();
+    for_each_attachment(|_, local| local.fork_spares.retain(|s| s.0 != me));
 }
 
 extern "C" fn after_fork_in_child() {
-    for_each_attachment(|shared, local| shared.adopt_spare(local));
+    for_each_attachment(|shared, local| {
+        shared.adopt_spare(local);
+    });
 }
 
 /// A new open file description of the same file (so with locks of its own).
@@ -130,7 +139,7 @@ impl Zone {
         // start may replace it; attaching re-checks under the lock and starts over if so.
         for _ in 0..64 {
             let opened = open::open(path, opts)?;
-            let local = Local { file: opened.file, pid: std::process::id(), slot: None, refs: HashMap::new(), fork_spare: None };
+            let local = Local { file: opened.file, pid: std::process::id(), slot: None, refs: HashMap::new(), fork_spares: Vec::new() };
             let shared = Shared { map: Arc::new(opened.map), path: path.to_owned(), remove_on_close: opts.remove_on_close, local: Mutex::new(local) };
             if opts.read_only {
                 return Ok(Zone { shared: Arc::new(shared) });
@@ -286,8 +295,7 @@ impl Shared {
         if pid == local.pid {
             return Ok(());
         }
-        if local.fork_spare.is_some() {
-            self.adopt_spare(local);
+        if self.adopt_spare(local) {
             return Ok(());
         }
         // Closing the inherited descriptor leaves the parent's locks alone (the parent still
@@ -311,14 +319,18 @@ impl Shared {
         Ok((file, slot))
     }
 
-    /// In a forked child: take over the spare attachment the parent prepared.
-    fn adopt_spare(&self, local: &mut Local) {
-        if let Some((file, slot)) = local.fork_spare.take() {
-            local.file = file;
-            local.slot = Some(slot);
-            local.pid = std::process::id();
-            self.map.attach_record(slot).pid.store(local.pid, Ordering::Relaxed);
-        }
+    /// In a forked child: take over the spare attachment the forking thread prepared, and
+    /// close the other threads' spares (they belong to their own children).
+    fn adopt_spare(&self, local: &mut Local) -> bool {
+        let me = std::thread::current().id();
+        let mine = local.fork_spares.iter().position(|s| s.0 == me).map(|i| local.fork_spares.swap_remove(i));
+        local.fork_spares.clear();
+        let Some((_, file, slot)) = mine else { return false };
+        local.file = file;
+        local.slot = Some(slot);
+        local.pid = std::process::id();
+        self.map.attach_record(slot).pid.store(local.pid, Ordering::Relaxed);
+        true
     }
 
     /// Claims a free attach slot (under the registration lock), clearing any stale claims a

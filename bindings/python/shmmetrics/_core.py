@@ -92,6 +92,7 @@ class ZoneStats:
     version_major: int
     version_minor: int
     name_max: int
+    repairs: int
 
 
 def _int64(n: Any, what: str = "value") -> int:

@@ -79,6 +79,7 @@ class shm_stats(Structure):
         ("version_major", c_uint16),
         ("version_minor", c_uint16),
         ("name_max", c_uint32),
+        ("repairs", c_uint64),
     ]
 
 
