@@ -76,7 +76,7 @@ c-test-asan: $(addprefix $(BUILD)/c-asan/,$(C_TESTS))
 
 c-test-valgrind: $(addprefix $(BUILD)/c/,$(C_TESTS))
 	@for t in $^; do echo "== valgrind $$t"; \
-	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no $$t || exit 1; done
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --trace-children=no $$t || exit 1; done
 
 c-test: c-test-asan c-test-valgrind
 

@@ -683,11 +683,8 @@ impl State {
                 8 => (shm_zone_open(c"../escape".as_ptr(), 20480, SHM_OPEN_CREATE, &mut out), shm_status::SHM_ERR_INVALID_NAME),
                 9 => (shm_zone_open(c"bad\xff".as_ptr(), 20480, SHM_OPEN_CREATE, &mut out), shm_status::SHM_ERR_INVALID_NAME),
                 10 => (shm_zone_open_path(null(), 20480, SHM_OPEN_CREATE, 0, &mut out), shm_status::SHM_ERR_NULL_ARGUMENT),
-                // A read-only open with a NULL out: refused, and read-only opens never write.
-                _ => (
-                    shm_zone_open_path(p, 0, SHM_OPEN_READONLY, 0, null_mut()),
-                    if self.current.is_some() { shm_status::SHM_ERR_NULL_ARGUMENT } else { shm_status::SHM_ERR_NOT_FOUND },
-                ),
+                // A NULL out is refused before the file is even looked at.
+                _ => (shm_zone_open_path(p, 0, SHM_OPEN_READONLY, 0, null_mut()), shm_status::SHM_ERR_NULL_ARGUMENT),
             }
         };
         check(s, want, "open with a bad argument");

@@ -309,21 +309,9 @@ struct bad_case {
 #define TABLE_ROW(id, want, regs, tiny_regs, tiny_full, expr) {#id, case_##id, want, regs, tiny_regs, tiny_full},
 static const struct bad_case cases[] = {BAD_CASES(TABLE_ROW)};
 
-/* Known core bugs: cases skipped with a note instead of failing (see docs/RELIABILITY.md). */
-static int known_bug(const char *name) {
-    (void)name;
-    return 0;
-}
-
 static void run_table(void) {
-    int skipped = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct bad_case *k = &cases[i];
-        if (known_bug(k->name)) {
-            printf("SKIP %s: known core bug, see docs/RELIABILITY.md\n", k->name);
-            skipped++;
-            continue;
-        }
         int entries = count_dir_entries();
         struct file_image before = read_file(zone_path), tiny_before = read_file(tiny_path);
         shm_stats s_before, s_after;
@@ -361,7 +349,7 @@ static void run_table(void) {
         free(tiny_before.bytes);
         free(tiny_after.bytes);
     }
-    printf("table: %zu cases, %d skipped\n", sizeof cases / sizeof cases[0], skipped);
+    printf("table: %zu cases\n", sizeof cases / sizeof cases[0]);
 }
 
 /* ---- what must work ----------------------------------------------------------------------- */
@@ -546,11 +534,8 @@ static void accepted_boundaries(void) {
     EXPECT_ST(shm_zone_repair(z, NULL), SHM_OK);
 }
 
-/* A NULL out-parameter must make an open fail before it touches anything. Known core bug:
- * shm_zone_open and shm_zone_open_path check `out` only after opening (src/ffi.rs, give_zone), so
- * the zone is created, attached or even replaced (SHM_OPEN_FRESH) and then SHM_ERR_NULL_ARGUMENT
- * is returned. Each case prints a SKIP note while the bug is there and fails if the status is
- * wrong; once the core is fixed the checks below run for real. */
+/* A NULL out-parameter must make an open fail before it touches anything: no file created, no
+ * attach record written, no zone replaced (SHM_OPEN_FRESH). */
 static void null_out_opens(void) {
     char victim[160], never[160];
     snprintf(victim, sizeof victim, "%s/shmmetrics-victim", dir);
@@ -566,27 +551,19 @@ static void null_out_opens(void) {
 
     /* 1. Create with a NULL out: no file may appear. */
     EXPECT_ST(shm_zone_open("never", ZONE_SIZE, SHM_OPEN_CREATE, NULL), SHM_ERR_NULL_ARGUMENT);
-    if (access(never, F_OK) == 0) {
-        printf("SKIP null_out_create: known core bug: shm_zone_open(CREATE, out=NULL) created %s\n", never);
-        unlink(never);
-    }
+    EXPECT(access(never, F_OK) != 0);
     EXPECT_ST(shm_zone_open_path(never, ZONE_SIZE, SHM_OPEN_CREATE, 0, NULL), SHM_ERR_NULL_ARGUMENT);
-    if (access(never, F_OK) == 0) {
-        printf("SKIP null_out_create_path: known core bug: shm_zone_open_path(CREATE, out=NULL) created the file\n");
-        unlink(never);
-    }
+    EXPECT(access(never, F_OK) != 0);
     /* 2. Writable attach with a NULL out: the zone must not be written (no attach record). */
     EXPECT_ST(shm_zone_open("victim", 0, 0, NULL), SHM_ERR_NULL_ARGUMENT);
     struct file_image after = read_file(victim);
-    long d = image_diff(&before, &after, 0, 0);
-    if (d >= 0) printf("SKIP null_out_attach: known core bug: a refused attach (out=NULL) wrote byte %ld of the zone\n", d);
+    EXPECT(image_diff(&before, &after, 0, 0) < 0);
     free(after.bytes);
     /* 3. Fresh start with a NULL out: the zone must not be replaced. */
     EXPECT_ST(shm_zone_open("victim", ZONE_SIZE, SHM_OPEN_FRESH, NULL), SHM_ERR_NULL_ARGUMENT);
     EXPECT(stat(victim, &st_after) == 0);
-    if (st_after.st_ino != st_before.st_ino) {
-        printf("SKIP null_out_fresh: known core bug: a refused fresh open (out=NULL) replaced the zone; its data is gone\n");
-    } else {
+    EXPECT(st_after.st_ino == st_before.st_ino);
+    {
         shm_zone *r = NULL;
         EXPECT_ST(shm_zone_open("victim", 0, SHM_OPEN_READONLY, &r), SHM_OK);
         uint32_t cur = 0;
