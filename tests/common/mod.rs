@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use shmmetrics::{OpenOptions, Zone};
 
-/// A fresh directory under the system temp dir, removed on drop.
+/// A fresh directory (mode 0755, so that a child running as `nobody` can enter it) under
+/// `$SHMMETRICS_TEST_TMP` or `/dev/shm`, removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -14,11 +15,16 @@ impl TempDir {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let p = base.join(format!("shmm-test-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         TempDir(p)
     }
 
     pub fn zone_path(&self, name: &str) -> PathBuf {
         self.0.join(name)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.zone_path(name)
     }
 }
 

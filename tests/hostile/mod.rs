@@ -5,39 +5,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use shmmetrics::{OpenOptions, Status, Zone};
 
-/// A fresh directory (mode 0755, so that a child running as `nobody` can enter it) under
-/// `$SHMMETRICS_TEST_TMP` or `/dev/shm`, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let base = std::env::var_os("SHMMETRICS_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm"));
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let p = base.join(format!("shmm-hostile-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(p)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn create(size: u64) -> OpenOptions {
-    OpenOptions { create: true, size, ..Default::default() }
-}
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{TempDir, create};
 
 pub fn writable() -> OpenOptions {
     OpenOptions::default()
