@@ -322,7 +322,6 @@ pub struct Snapshot {
     pub name: String,
     /// Raw 64 bits: an i64 for counters and gauges, f64 bits for float gauges.
     pub bits: u64,
-    pub owners: [u64; 4],
 }
 
 /// Reads entry `i` without any lock; None if it is not live (or keeps changing under us).
@@ -338,7 +337,6 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
         let kind = m.kind.load(Ordering::Relaxed);
         let n = m.read_name(&mut name);
         let bits = map.value(i).load(Ordering::Relaxed);
-        let owners = m.owner_bits();
         fence(Ordering::Acquire);
         if m.state.load(Ordering::Relaxed) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
             continue;
@@ -347,7 +345,7 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
             return None; // damaged entry: verify reports it, readers skip it
         };
         let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
-        return Some(Snapshot { index: i, kind, generation, name, bits, owners });
+        return Some(Snapshot { index: i, kind, generation, name, bits });
     }
     None
 }

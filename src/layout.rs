@@ -362,10 +362,6 @@ impl ValueSlot {
         // SAFETY: `ptr` came from `map.value()`, and `map` (held by self) keeps it mapped.
         unsafe { self.ptr.as_ref() }
     }
-
-    pub fn mapping(&self) -> &Arc<Mapping> {
-        &self.map
-    }
 }
 
 /// Where the value pointer of a released C handle points: stale handles write here, harmlessly.

@@ -247,16 +247,7 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     let mut incarnation = 0u64;
     let mut spawn = |slot: usize, rng: &mut Rng| {
         incarnation += 1;
-        let tag = format!("w{slot}-{incarnation}");
-        let log_path = dir.path(&format!("{tag}.log"));
-        let log = Log::create(&log_path);
-        let env = [
-            ("SHMM_REL_ZONE", zone_path.display().to_string()),
-            ("SHMM_REL_LOG", log_path.display().to_string()),
-            ("SHMM_REL_SLOT", slot.to_string()),
-            ("SHMM_REL_SEED", rng.next().to_string()),
-        ];
-        Running { helper: spawn_role(TEST, "crash-worker", &dir, &tag, &env), log, slot }
+        spawn_worker(TEST, "crash-worker", &dir, &zone_path, &format!("w{slot}-{incarnation}"), slot, rng)
     };
 
     let mut acc = Totals { mine_done: vec![0; writers], mine_in_flight: vec![0; writers], ..Default::default() };
@@ -451,16 +442,7 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     let mut incarnation = 0u64;
     let mut spawn = |slot: usize, rng: &mut Rng| {
         incarnation += 1;
-        let tag = format!("f{slot}-{incarnation}");
-        let log_path = dir.path(&format!("{tag}.log"));
-        let log = Log::create(&log_path);
-        let env = [
-            ("SHMM_REL_ZONE", zone_path.display().to_string()),
-            ("SHMM_REL_LOG", log_path.display().to_string()),
-            ("SHMM_REL_SLOT", slot.to_string()),
-            ("SHMM_REL_SEED", rng.next().to_string()),
-        ];
-        Running { helper: spawn_role(FULL_TEST, "full-worker", &dir, &tag, &env), log, slot }
+        spawn_worker(FULL_TEST, "full-worker", &dir, &zone_path, &format!("f{slot}-{incarnation}"), slot, rng)
     };
     let mut running: Vec<Running> = (0..writers).map(|s| spawn(s, &mut rng)).collect();
     let (mut worst_parent_wait, mut max_child_wait_ns, mut regs, mut found_dirty) = (Duration::ZERO, 0u64, 0u64, 0u64);
@@ -510,4 +492,17 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     ));
     assert!(worst_parent_wait < Duration::from_secs(1) && max_child_wait < Duration::from_secs(1));
     assert!(stats.failed_zone_full > 0, "the zone never filled: the test did not test reclaiming");
+}
+
+/// Starts one writer in `role` with its own log; `tag` names its files.
+fn spawn_worker(test: &str, role: &str, dir: &TempDir, zone_path: &std::path::Path, tag: &str, slot: usize, rng: &mut Rng) -> Running {
+    let log_path = dir.path(&format!("{tag}.log"));
+    let log = Log::create(&log_path);
+    let env = [
+        ("SHMM_REL_ZONE", zone_path.display().to_string()),
+        ("SHMM_REL_LOG", log_path.display().to_string()),
+        ("SHMM_REL_SLOT", slot.to_string()),
+        ("SHMM_REL_SEED", rng.next().to_string()),
+    ];
+    Running { helper: spawn_role(test, role, dir, tag, &env), log, slot }
 }
