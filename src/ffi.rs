@@ -226,8 +226,7 @@ pub extern "C" fn shm_status_str(status: i32) -> *const c_char {
     }
 }
 
-static STATUS_TEXT: std::sync::LazyLock<Vec<CString>> =
-    std::sync::LazyLock::new(|| (0..).map_while(Status::from_code).map(|s| CString::new(s.text()).expect("no NUL")).collect());
+static STATUS_TEXT: std::sync::LazyLock<Vec<CString>> = std::sync::LazyLock::new(|| (0..).map_while(Status::from_code).map(|s| CString::new(s.text()).expect("no NUL")).collect());
 
 /// The message of the calling thread's last failed call ("" if none). Valid until the next
 /// failing call on this thread.

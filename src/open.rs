@@ -117,13 +117,8 @@ pub fn creation_geometry(size: u64) -> Result<Geometry> {
 
 /// Makes an unnamed, reserved, initialised zone file in `dir`.
 fn create_unnamed(dir: &Path, geo: Geometry, mode: u32) -> Result<Opened> {
-    let file = FsOpen::new()
-        .read(true)
-        .write(true)
-        .mode(mode)
-        .custom_flags(libc::O_TMPFILE)
-        .open(dir)
-        .map_err(|e| Error::io(&format!("create a zone file in {}", dir.display()), e))?;
+    let file =
+        FsOpen::new().read(true).write(true).mode(mode).custom_flags(libc::O_TMPFILE).open(dir).map_err(|e| Error::io(&format!("create a zone file in {}", dir.display()), e))?;
     // Apply the mode exactly, whatever the umask.
     file.set_permissions(Permissions::from_mode(mode)).map_err(|e| Error::io("chmod", e))?;
     sys::allocate(&file, geo.file_size).map_err(|e| Error::io(&format!("reserve {} bytes", geo.file_size), e))?;

@@ -152,7 +152,14 @@ fn unprivileged_process_reads_only_what_it_may_and_fails_cleanly_on_writes() {
         Some(NOBODY),
     );
     assert!(out.status.success(), "{}", describe(&out));
-    eprint!("{}", String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with("test ") && !l.is_empty() && !l.starts_with("running")).map(|l| format!("  {l}\n")).collect::<String>());
+    eprint!(
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("test ") && !l.is_empty() && !l.starts_with("running"))
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    );
     // Nothing the unprivileged process did changed a file it could not write; read-only
     // attachments never write at all.
     let after: Vec<Vec<u8>> = [&owner_only, &world, &group, &own].iter().map(|p| std::fs::read(p).unwrap()).collect();

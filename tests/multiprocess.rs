@@ -142,7 +142,10 @@ fn registrars_killed_mid_registration_never_block_or_corrupt_others() {
     // The victims really were registering when killed (not killed before they started).
     let victim_work: i64 = z.metrics().filter(|m| m.name.starts_with('v')).map(|m| m.bits as i64).sum();
     assert!(victim_work > kills as i64, "victims did only {victim_work} increments");
-    eprintln!("{kills} kill rounds (2 victims each), worst registration wait {worst:?}, victims' surviving increments {victim_work}, {} repairs after a kill inside a registration", s.repairs);
+    eprintln!(
+        "{kills} kill rounds (2 victims each), worst registration wait {worst:?}, victims' surviving increments {victim_work}, {} repairs after a kill inside a registration",
+        s.repairs
+    );
 }
 
 #[test]

@@ -323,12 +323,7 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
         assert!(zone.verify().unwrap().is_empty());
     }
     let value = total.count() as u64;
-    assert!(
-        value >= acc.total_done && value <= acc.total_done + acc.total_in_flight,
-        "crash_total {value} outside [{}, {}]",
-        acc.total_done,
-        acc.total_done + acc.total_in_flight
-    );
+    assert!(value >= acc.total_done && value <= acc.total_done + acc.total_in_flight, "crash_total {value} outside [{}, {}]", acc.total_done, acc.total_done + acc.total_in_flight);
     let halves = (half.value() / 0.5) as u64;
     assert!(half.value().fract() == 0.0 || half.value().fract() == 0.5);
     assert!(halves >= acc.half_done && halves <= acc.half_done + acc.half_in_flight, "crash_half {} outside bounds", half.value());

@@ -154,11 +154,7 @@ fn the_upgrade_monitor_notices_a_lost_entry() {
     let start = |role: &str, tag: &str| {
         let log_path = dir.path(&format!("{tag}.log"));
         let log = Log::create(&log_path);
-        let env = [
-            ("SHMM_REL_ZONE", zone_path.display().to_string()),
-            ("SHMM_REL_LOG", log_path.display().to_string()),
-            ("SHMM_REL_EPOCH", "0".to_string()),
-        ];
+        let env = [("SHMM_REL_ZONE", zone_path.display().to_string()), ("SHMM_REL_LOG", log_path.display().to_string()), ("SHMM_REL_EPOCH", "0".to_string())];
         Upgrader { helper: spawn_role("the_upgrade_monitor_notices_a_lost_entry", role, &dir, tag, &env), log }
     };
     let wait = |u: &Upgrader, w: usize| {
@@ -257,12 +253,13 @@ fn overlapping_old_and_new_processes_never_lose_or_reset_a_counter() {
         // Both run and increment for a while.
         std::thread::sleep(Duration::from_millis(rng.range(10, 60)));
         let exit = [Exit::Kill, Exit::Release, Exit::Drop][rng.below(3) as usize];
-        *exits.entry(match exit {
-            Exit::Kill => "sigkill",
-            Exit::Release => "release",
-            Exit::Drop => "drop",
-        })
-        .or_default() += 1;
+        *exits
+            .entry(match exit {
+                Exit::Kill => "sigkill",
+                Exit::Release => "release",
+                Exit::Drop => "drop",
+            })
+            .or_default() += 1;
         match exit {
             Exit::Kill => {
                 old.helper.kill();

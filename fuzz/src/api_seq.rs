@@ -761,9 +761,7 @@ fn assert_same_except_failures(before: &Option<Vec<u8>>, after: &Option<Vec<u8>>
             let field = |d: &[u8], o: usize| u64::from_ne_bytes(d[o..o + 8].try_into().unwrap());
             let (meta, cap) = (field(b, 64) as usize, field(b, 32) as u32 as usize);
             let owner_bits = |i: usize| i >= meta && i < meta + cap * 384 && (32..64).contains(&((i - meta) % 384));
-            let diff = (0..a.len()).find(|&i| {
-                a[i] != b[i] && !FAILED_COUNTERS.contains(&i) && !(sweep && owner_bits(i) && a[i] & !b[i] == 0)
-            });
+            let diff = (0..a.len()).find(|&i| a[i] != b[i] && !FAILED_COUNTERS.contains(&i) && !(sweep && owner_bits(i) && a[i] & !b[i] == 0));
             assert!(diff.is_none(), "{what} wrote the zone file at offset {diff:?}");
         }
         (b, a) => assert_eq!(b.is_some(), a.is_some(), "{what} created or removed the zone file"),

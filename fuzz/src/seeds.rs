@@ -78,14 +78,8 @@ fn first_live(data: &[u8]) -> (usize, usize) {
 
 pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
     let long = "l".repeat(255);
-    let metrics: Vec<(&str, u8, i64)> = vec![
-        ("requests_total{method=\"GET\"}", 0, 42),
-        ("queue_depth", 1, -7),
-        ("temperature", 2, 21),
-        ("released", 0, 1),
-        (&long, 0, i64::MAX),
-        ("é", 1, 3),
-    ];
+    let metrics: Vec<(&str, u8, i64)> =
+        vec![("requests_total{method=\"GET\"}", 0, 42), ("queue_depth", 1, -7), ("temperature", 2, 21), ("released", 0, 1), (&long, 0, i64::MAX), ("é", 1, 3)];
     let valid = zone_image(20480, &metrics, &["released"]);
     let full: Vec<(String, u8, i64)> = (0..10).map(|i| (format!("m{i}"), (i % 3) as u8, i as i64)).collect();
     let full_refs: Vec<(&str, u8, i64)> = full.iter().map(|(n, k, v)| (n.as_str(), *k, *v)).collect();
@@ -103,10 +97,13 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
         ("truncated-minus-1".into(), valid[..len - 1].to_vec()),
         ("truncated-size-fixed".into(), with(&valid[..12288], |d| put(d, 16, 8, 12288))),
         ("extended".into(), with(&valid, |d| d.extend(std::iter::repeat_n(0, 4096)))),
-        ("extended-size-fixed".into(), with(&valid, |d| {
-            d.extend(std::iter::repeat_n(0, 4096));
-            put(d, 16, 8, (len + 4096) as u64)
-        })),
+        (
+            "extended-size-fixed".into(),
+            with(&valid, |d| {
+                d.extend(std::iter::repeat_n(0, 4096));
+                put(d, 16, 8, (len + 4096) as u64)
+            }),
+        ),
         // Not a zone.
         ("wrong-magic".into(), with(&valid, |d| d[0] ^= 0x20)),
         ("other-endian".into(), with(&valid, |d| d[..8].reverse())),
@@ -118,23 +115,32 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
         // Headers that lie about sizes.
         ("lie-file-size-bigger".into(), with(&valid, |d| put(d, 16, 8, (len + 4096) as u64))),
         ("lie-file-size-huge".into(), with(&valid, |d| put(d, 16, 8, u64::MAX))),
-        ("lie-capacity-plus-1".into(), with(&valid, |d| {
-            let c = get(d, 32, 4);
-            put(d, 32, 4, c + 1)
-        })),
+        (
+            "lie-capacity-plus-1".into(),
+            with(&valid, |d| {
+                let c = get(d, 32, 4);
+                put(d, 32, 4, c + 1)
+            }),
+        ),
         ("lie-capacity-0".into(), with(&valid, |d| put(d, 32, 4, 0))),
         ("lie-capacity-max".into(), with(&valid, |d| put(d, 32, 4, u32::MAX as u64))),
         ("lie-buckets-max".into(), with(&valid, |d| put(d, 36, 4, u32::MAX as u64 - 1))),
         ("lie-buckets-1".into(), with(&valid, |d| put(d, 36, 4, 1))),
-        ("lie-values-misaligned-64".into(), with(&valid, |d| {
-            let o = get(d, 80, 8);
-            put(d, 80, 8, o + 64)
-        })),
+        (
+            "lie-values-misaligned-64".into(),
+            with(&valid, |d| {
+                let o = get(d, 80, 8);
+                put(d, 80, 8, o + 64)
+            }),
+        ),
         ("lie-values-past-end".into(), with(&valid, |d| put(d, 80, 8, len as u64))),
-        ("lie-meta-overlaps-buckets".into(), with(&valid, |d| {
-            let b = get(d, 56, 8);
-            put(d, 64, 8, b)
-        })),
+        (
+            "lie-meta-overlaps-buckets".into(),
+            with(&valid, |d| {
+                let b = get(d, 56, 8);
+                put(d, 64, 8, b)
+            }),
+        ),
         ("lie-attach-0".into(), with(&valid, |d| put(d, 40, 8, 0))),
         ("lie-offset-overflow".into(), with(&valid, |d| put(d, 80, 8, u64::MAX - 63))),
         ("lie-header-size".into(), with(&valid, |d| put(d, 12, 4, 256))),
@@ -166,16 +172,22 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
         ("name-len-0", Box::new(move |d| put(d, rec + 24, 4, 0))),
         ("name-invalid-utf8", Box::new(move |d| d[rec + 64] = 0xff)),
         ("name-nul", Box::new(move |d| d[rec + 65] = 0)),
-        ("duplicate-name", Box::new(move |d| {
-            let other = meta + ((i + 7) % 10) * META_RECORD;
-            let src = d[rec..rec + META_RECORD].to_vec();
-            d[other..other + META_RECORD].copy_from_slice(&src);
-        })),
-        ("all-live-garbage", Box::new(move |d| {
-            for k in 0..10 {
-                put(d, meta + k * META_RECORD, 4, 2);
-            }
-        })),
+        (
+            "duplicate-name",
+            Box::new(move |d| {
+                let other = meta + ((i + 7) % 10) * META_RECORD;
+                let src = d[rec..rec + META_RECORD].to_vec();
+                d[other..other + META_RECORD].copy_from_slice(&src);
+            }),
+        ),
+        (
+            "all-live-garbage",
+            Box::new(move |d| {
+                for k in 0..10 {
+                    put(d, meta + k * META_RECORD, 4, 2);
+                }
+            }),
+        ),
     ];
     for (name, f) in damaged {
         v.push((format!("damaged-{name}"), with(&valid, |d| f(d))));

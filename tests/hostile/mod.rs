@@ -132,13 +132,7 @@ pub fn child(test_name: &str, role: &str, env: &[(&str, &str)], uid: Option<u32>
 
 /// How a child ended, for messages.
 pub fn describe(o: &Output) -> String {
-    format!(
-        "status {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        o.status.signal(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("status {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), o.status.signal(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// Entries of a directory.

@@ -88,8 +88,7 @@ fn targets(a: &Args) -> Vec<&'static str> {
 
 /// The committed corpus of `target` plus its freshly generated seeds.
 fn inputs(corpus: &Path, target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> =
-        corpus_files(&corpus.join(target)).into_iter().filter_map(|p| std::fs::read(&p).ok().map(|d| (p.display().to_string(), d))).collect();
+    let mut v: Vec<(String, Vec<u8>)> = corpus_files(&corpus.join(target)).into_iter().filter_map(|p| std::fs::read(&p).ok().map(|d| (p.display().to_string(), d))).collect();
     let fresh = if target == "zone_file" { seeds::zone_file_seeds() } else { seeds::api_seq_seeds() };
     v.extend(fresh.into_iter().map(|(n, d)| (format!("(generated) {n}"), d)));
     v
