@@ -12,11 +12,14 @@
 #include <stdint.h>
 
 /**
- * ABI version of this header: bump MAJOR on incompatible changes.
+ * ABI version of this header: bump MAJOR on incompatible changes, MINOR on additions.
+ * 1.1 added shm_open_options, shm_zone_open_in/_file, shm_error, shm_zone_register/
+ * _unregister, shm_zone_read, shm_zone_info (shm_info), shm_zone_check, shm_gauge_add, SHM_OPEN_TRUST_SHARED,
+ * SHM_ERR_UNTRUSTED, SHM_ERR_LOCK_TIMEOUT and the inline shm_slot_* helpers.
  */
 #define SHM_ABI_VERSION_MAJOR 1
 
-#define SHM_ABI_VERSION_MINOR 0
+#define SHM_ABI_VERSION_MINOR 1
 
 /**
  * Open flag: create the zone if it does not exist (needs a size).
@@ -29,13 +32,15 @@
 #define SHM_OPEN_EXCLUSIVE 2
 
 /**
- * Open flag: map read-only, for monitors; works on a file the caller may only read.
+ * Open flag: map read-only, for monitors; works on a file the caller may only read, whoever
+ * owns it.
  */
 #define SHM_OPEN_READONLY 4
 
 /**
  * Open flag: start fresh: atomically replace an existing zone with an empty one. Processes
- * still attached to the old zone keep it and are not disturbed.
+ * still attached to the old zone keep it and are not disturbed. Never replaces a file that
+ * another user owns.
  */
 #define SHM_OPEN_FRESH 8
 
@@ -43,6 +48,13 @@
  * Open flag: remove the zone file when the last attached process closes it.
  */
 #define SHM_OPEN_REMOVE_ON_CLOSE 16
+
+/**
+ * Open flag: write to a zone another user owns or may write (a zone shared between users on
+ * purpose, e.g. through a common group). Without it a writer refuses such a file with
+ * SHM_ERR_UNTRUSTED; read-only opens never check.
+ */
+#define SHM_OPEN_TRUST_SHARED 32
 
 /**
  * Metric kind: integer counter.
@@ -65,9 +77,29 @@
 #define SHM_NAME_MAX 255
 
 /**
- * Most processes that can attach one zone for writing at the same time.
+ * Writer slots of a zone created without saying how many (shm_open_options.max_writers).
  */
 #define SHM_MAX_ATTACHED 256
+
+/**
+ * Most writer slots a zone can be created with.
+ */
+#define SHM_MAX_WRITERS 16384
+
+/**
+ * Size of a zone created through shm_open_options with size 0: 1 MiB (2,016 metrics).
+ */
+#define SHM_DEFAULT_SIZE 1048576
+
+/**
+ * How long a registration waits for the registration lock by default.
+ */
+#define SHM_DEFAULT_LOCK_TIMEOUT_MS 5000
+
+/**
+ * Bytes of shm_error.message, terminating NUL included.
+ */
+#define SHM_ERROR_MESSAGE_MAX 1024
 
 /**
  * Result of every fallible call: 0 is success, `SHM_DONE` ends an iteration, anything else is
@@ -166,6 +198,14 @@ enum shm_status
    * An internal error (a bug): the call did nothing.
    */
   SHM_ERR_INTERNAL = 21,
+  /**
+   * A writer refused a zone file another user owns or could write (see SHM_OPEN_TRUST_SHARED).
+   */
+  SHM_ERR_UNTRUSTED = 22,
+  /**
+   * The registration lock stayed held by a live process for longer than the lock timeout.
+   */
+  SHM_ERR_LOCK_TIMEOUT = 23,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -194,59 +234,6 @@ typedef struct shm_gauge_f64 shm_gauge_f64;
  * An open zone. Thread-safe: any thread may use it at the same time.
  */
 typedef struct shm_zone shm_zone;
-
-/**
- * Zone occupancy, filled by shm_zone_stats().
- */
-typedef struct shm_stats {
-  /**
-   * Entries the zone can hold.
-   */
-  uint32_t capacity;
-  /**
-   * Live metrics.
-   */
-  uint32_t used;
-  /**
-   * Free entries.
-   */
-  uint32_t free;
-  /**
-   * Live metrics no attached process holds (their processes exited); kept for continuity,
-   * reclaimed when the zone is full.
-   */
-  uint32_t orphaned;
-  /**
-   * Processes attached for writing (read-only monitors are not counted).
-   */
-  uint32_t attached;
-  /**
-   * SHM_MAX_ATTACHED.
-   */
-  uint32_t max_attached;
-  /**
-   * Registrations refused for any reason (full, bad name, kind mismatch).
-   */
-  uint64_t failed_registrations;
-  /**
-   * Registrations refused because the zone was full.
-   */
-  uint64_t failed_zone_full;
-  /**
-   * Size of the zone file in bytes.
-   */
-  uint64_t file_size;
-  uint16_t version_major;
-  uint16_t version_minor;
-  /**
-   * SHM_NAME_MAX.
-   */
-  uint32_t name_max;
-  /**
-   * Index repairs after a process died while registering or releasing.
-   */
-  uint64_t repairs;
-} shm_stats;
 
 /**
  * One metric, filled by shm_zone_next().
@@ -278,6 +265,259 @@ typedef struct shm_metric_info {
   char name[256];
 } shm_metric_info;
 
+/**
+ * One metric, filled by shm_zone_read() (ABI 1.1). Its name is in the caller's names buffer.
+ */
+typedef struct shm_metric_row {
+  /**
+   * Registration id: changes when an entry is freed and reused (a counter whose id changed
+   * was reset).
+   */
+  uint64_t generation;
+  /**
+   * When the metric was registered, nanoseconds since the Unix epoch (0 if unknown).
+   */
+  uint64_t created_unix_ns;
+  /**
+   * Value of counters and integer gauges (0 for float gauges).
+   */
+  int64_t value_i64;
+  /**
+   * Value of every kind as a double.
+   */
+  double value_f64;
+  /**
+   * SHM_KIND_*.
+   */
+  uint32_t kind;
+  /**
+   * Bytes of the name, excluding its terminating NUL.
+   */
+  uint32_t name_len;
+  /**
+   * Where the NUL-terminated name starts in the names buffer.
+   */
+  uint32_t name_offset;
+  /**
+   * Entry index (stable while the metric is registered).
+   */
+  uint32_t index;
+} shm_metric_row;
+
+/**
+ * A failed call's status and message, filled by the calls that take one (only when they
+ * fail). Unlike shm_last_error() it does not depend on the calling thread, so a caller whose
+ * calls may move between threads (Go) reads the right message.
+ */
+typedef struct shm_error {
+  /**
+   * The status the call returned.
+   */
+  shm_status status;
+  /**
+   * Bytes in `message`, excluding the terminating NUL.
+   */
+  uint32_t message_len;
+  /**
+   * NUL-terminated UTF-8; a longer message is cut at a character boundary and ends in "...".
+   */
+  char message[SHM_ERROR_MESSAGE_MAX];
+} shm_error;
+
+/**
+ * How to open a zone (ABI 1.1). Zero-initialise it (`shm_open_options o = {0};`): every zero
+ * field means "the default".
+ */
+typedef struct shm_open_options {
+  /**
+   * Bytes to allocate when the zone is created, rounded up to the page size; 0 means
+   * SHM_DEFAULT_SIZE.
+   */
+  uint64_t size;
+  /**
+   * A mask of SHM_OPEN_*.
+   */
+  uint32_t flags;
+  /**
+   * Permission bits of a created file; 0 means 0600. Its group/other write bits are also
+   * the ones a writer accepts on an existing zone (see SHM_OPEN_TRUST_SHARED).
+   */
+  uint32_t mode;
+  /**
+   * Writer slots of a created zone (processes attached for writing at once); 0 means
+   * SHM_MAX_ATTACHED (256). A multiple of 64 up to SHM_MAX_WRITERS; each slot costs every
+   * metric one bit.
+   */
+  uint32_t max_writers;
+  /**
+   * Longest wait for the registration lock held by another live process before a
+   * registration fails with SHM_ERR_LOCK_TIMEOUT; 0 means SHM_DEFAULT_LOCK_TIMEOUT_MS.
+   */
+  uint32_t lock_timeout_ms;
+  /**
+   * Must be zero (room for later options).
+   */
+  uint64_t reserved[6];
+} shm_open_options;
+
+/**
+ * Zone occupancy, filled by shm_zone_stats().
+ */
+typedef struct shm_stats {
+  /**
+   * Entries the zone can hold.
+   */
+  uint32_t capacity;
+  /**
+   * Live metrics.
+   */
+  uint32_t used;
+  /**
+   * Free entries.
+   */
+  uint32_t free;
+  /**
+   * Live metrics no attached process holds (their processes exited); kept for continuity,
+   * reclaimed when the zone is full.
+   */
+  uint32_t orphaned;
+  /**
+   * Processes attached for writing (read-only monitors are not counted).
+   */
+  uint32_t attached;
+  /**
+   * The zone's writer slots (SHM_MAX_ATTACHED unless created with another number).
+   */
+  uint32_t max_attached;
+  /**
+   * Registrations refused for any reason (full, bad name, kind mismatch).
+   */
+  uint64_t failed_registrations;
+  /**
+   * Registrations refused because the zone was full.
+   */
+  uint64_t failed_zone_full;
+  /**
+   * Size of the zone file in bytes.
+   */
+  uint64_t file_size;
+  uint16_t version_major;
+  uint16_t version_minor;
+  /**
+   * SHM_NAME_MAX.
+   */
+  uint32_t name_max;
+  /**
+   * Index repairs after a process died while registering or releasing.
+   */
+  uint64_t repairs;
+} shm_stats;
+
+/**
+ * Everything about a zone: its identity and its occupancy (ABI 1.1; a superset of shm_stats).
+ */
+typedef struct shm_info {
+  /**
+   * Size of the zone file in bytes.
+   */
+  uint64_t file_size;
+  /**
+   * When the zone was created, nanoseconds since the Unix epoch.
+   */
+  uint64_t created_unix_ns;
+  /**
+   * Registrations refused for any reason.
+   */
+  uint64_t failed_registrations;
+  /**
+   * Registrations refused because the zone was full.
+   */
+  uint64_t failed_zone_full;
+  /**
+   * Registrations that gave up waiting for the registration lock.
+   */
+  uint64_t lock_timeouts;
+  /**
+   * Index repairs after a process died while registering or releasing.
+   */
+  uint64_t repairs;
+  /**
+   * Entries the zone can hold.
+   */
+  uint32_t capacity;
+  /**
+   * Live metrics.
+   */
+  uint32_t used;
+  /**
+   * Free entries.
+   */
+  uint32_t free;
+  /**
+   * Live metrics no attached process holds.
+   */
+  uint32_t orphaned;
+  /**
+   * Entries ever used; scans stop there.
+   */
+  uint32_t high_water;
+  /**
+   * Processes attached for writing.
+   */
+  uint32_t attached;
+  /**
+   * Writer slots: the most processes attached for writing at once.
+   */
+  uint32_t max_writers;
+  /**
+   * PID of the process that created the zone (informational).
+   */
+  uint32_t creator_pid;
+  /**
+   * Owner of the zone file.
+   */
+  uint32_t owner_uid;
+  /**
+   * Permission bits of the zone file.
+   */
+  uint32_t mode;
+  uint16_t version_major;
+  uint16_t version_minor;
+  /**
+   * 1 if this attachment is read-only.
+   */
+  uint32_t read_only;
+  /**
+   * Zero.
+   */
+  uint64_t reserved[8];
+} shm_info;
+
+/**
+ * A registered metric as bindings keep it (ABI 1.1): its value slot and its identity.
+ */
+typedef struct shm_metric_ref {
+  /**
+   * The metric's 8-byte value slot: int64_t for counters and gauges, the bits of a double
+   * for float gauges; 128-byte aligned, only ever accessed atomically (docs/FORMAT.md).
+   * Valid while the zone is open; after shm_zone_unregister() it may belong to another
+   * metric.
+   */
+  void *slot;
+  /**
+   * Registration id, as shm_metric_row.generation.
+   */
+  uint64_t generation;
+  /**
+   * Entry index, as shm_metric_row.index.
+   */
+  uint32_t index;
+  /**
+   * SHM_KIND_*.
+   */
+  uint32_t kind;
+} shm_metric_ref;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -290,7 +530,8 @@ const char *shm_status_str(int32_t status);
 
 /**
  * The message of the calling thread's last failed call ("" if none). Valid until the next
- * failing call on this thread.
+ * failing call on this thread. Callers whose calls may run on different threads (Go) use the
+ * shm_error of the calls that take one instead.
  */
 const char *shm_last_error(void);
 
@@ -298,6 +539,177 @@ const char *shm_last_error(void);
  * (SHM_ABI_VERSION_MAJOR << 16) | SHM_ABI_VERSION_MINOR of the loaded library.
  */
 uint32_t shm_abi_version(void);
+
+/**
+ * Registers (or finds) the counter `name` (`name_len` bytes of UTF-8, no NUL, at most
+ * SHM_NAME_MAX) and returns a handle in `*out`. Every process that opens the same name in the
+ * same zone shares one value.
+ *
+ * # Safety
+ * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
+ */
+shm_status shm_counter_open(const struct shm_zone *zone,
+                            const char *name,
+                            size_t name_len,
+                            struct shm_counter **out);
+
+/**
+ * Unregisters: frees the handle and gives up this process's claim on the counter; when no
+ * process claims it any more, its entry and value are freed (go-metrics `Stop`). NULL is
+ * fine. The handle is invalid afterwards whatever the result; it must not be in use by
+ * another thread during the call.
+ */
+shm_status shm_counter_release(const struct shm_counter *counter);
+
+/**
+ * Frees the handle but keeps the counter registered: this process's claim lasts until it
+ * detaches from the zone (closes it or exits), and the value stays for the next process.
+ * NULL is fine; same rules as shm_counter_release().
+ */
+shm_status shm_counter_close(const struct shm_counter *counter);
+
+/**
+ * Adds `n`. One atomic instruction; NULL is a no-op.
+ */
+void shm_counter_inc(const struct shm_counter *counter, int64_t n);
+
+/**
+ * Subtracts `n`. One atomic instruction; NULL is a no-op.
+ */
+void shm_counter_dec(const struct shm_counter *counter, int64_t n);
+
+/**
+ * The current count (0 for NULL).
+ */
+int64_t shm_counter_count(const struct shm_counter *counter);
+
+/**
+ * Sets the count to 0. NULL is a no-op.
+ */
+void shm_counter_clear(const struct shm_counter *counter);
+
+/**
+ * Address of the counter's 8-byte value slot, for the inline shm_slot_* helpers and for
+ * bindings doing their own atomics (see docs/FORMAT.md). Valid until the handle is released or
+ * closed. NULL for NULL or ended handles.
+ */
+int64_t *shm_counter_slot(const struct shm_counter *counter);
+
+/**
+ * Registers (or finds) the integer gauge `name`; see shm_counter_open().
+ *
+ * # Safety
+ * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
+ */
+shm_status shm_gauge_open(const struct shm_zone *zone,
+                          const char *name,
+                          size_t name_len,
+                          struct shm_gauge **out);
+
+/**
+ * Releases a gauge handle; see shm_counter_release().
+ */
+shm_status shm_gauge_release(const struct shm_gauge *gauge);
+
+/**
+ * Frees the handle, keeping the gauge registered; see shm_counter_close().
+ */
+shm_status shm_gauge_close(const struct shm_gauge *gauge);
+
+/**
+ * Sets the gauge. One atomic store; NULL is a no-op.
+ */
+void shm_gauge_update(const struct shm_gauge *gauge, int64_t value);
+
+/**
+ * Adds `n` (negative to subtract): an up-down counter (prometheus_client Gauge.inc/dec,
+ * OpenTelemetry UpDownCounter). One atomic add; NULL is a no-op. (ABI 1.1)
+ */
+void shm_gauge_add(const struct shm_gauge *gauge, int64_t n);
+
+/**
+ * The gauge's value (0 for NULL).
+ */
+int64_t shm_gauge_value(const struct shm_gauge *gauge);
+
+/**
+ * Address of the gauge's value slot; see shm_counter_slot().
+ */
+int64_t *shm_gauge_slot(const struct shm_gauge *gauge);
+
+/**
+ * Registers (or finds) the float gauge `name`; see shm_counter_open().
+ *
+ * # Safety
+ * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
+ */
+shm_status shm_gauge_f64_open(const struct shm_zone *zone,
+                              const char *name,
+                              size_t name_len,
+                              struct shm_gauge_f64 **out);
+
+/**
+ * Releases a float gauge handle; see shm_counter_release().
+ */
+shm_status shm_gauge_f64_release(const struct shm_gauge_f64 *gauge);
+
+/**
+ * Frees the handle, keeping the float gauge registered; see shm_counter_close().
+ */
+shm_status shm_gauge_f64_close(const struct shm_gauge_f64 *gauge);
+
+/**
+ * Sets the float gauge. One atomic store; NULL is a no-op.
+ */
+void shm_gauge_f64_update(const struct shm_gauge_f64 *gauge, double value);
+
+/**
+ * Adds `delta` with a compare-and-swap loop (exact under concurrency). NULL is a no-op.
+ */
+void shm_gauge_f64_add(const struct shm_gauge_f64 *gauge, double delta);
+
+/**
+ * The float gauge's value (0.0 for NULL).
+ */
+double shm_gauge_f64_value(const struct shm_gauge_f64 *gauge);
+
+/**
+ * Address of the float gauge's value slot (IEEE-754 bits); see shm_counter_slot().
+ */
+double *shm_gauge_f64_slot(const struct shm_gauge_f64 *gauge);
+
+/**
+ * Iterates over the live metrics without taking any lock (works on read-only zones). Start
+ * with `*cursor = 0`; each SHM_OK fills `out` and advances the cursor; SHM_DONE ends.
+ * At cursor 0 the zone file is checked: SHM_ERR_CORRUPT if it was truncated.
+ *
+ * # Safety
+ * `cursor` and `out` are NULL or valid for reads and writes of their types.
+ */
+shm_status shm_zone_next(const struct shm_zone *zone,
+                         uint32_t *cursor,
+                         struct shm_metric_info *out);
+
+/**
+ * Reads many metrics at once, without locks (works on read-only zones): fills up to
+ * `max_rows` rows, their names NUL-terminated one after another in `names` (`names_cap`
+ * bytes, at least SHM_NAME_MAX + 1), and stores the count in `*out_rows`. Start with
+ * `*cursor = 0` and call again while it returns SHM_OK; SHM_DONE (with `*out_rows` = 0) ends.
+ * At cursor 0 the zone file is checked: SHM_ERR_CORRUPT if it was truncated. On failure `err`
+ * (may be NULL) gets the status and message. (ABI 1.1)
+ *
+ * # Safety
+ * `cursor` and `out_rows` are NULL or valid for reads and writes; `rows` NULL or valid for
+ * `max_rows` writes; `names` NULL or valid for `names_cap` bytes; `err` NULL or valid.
+ */
+shm_status shm_zone_read(const struct shm_zone *zone,
+                         uint32_t *cursor,
+                         struct shm_metric_row *rows,
+                         size_t max_rows,
+                         char *names,
+                         size_t names_cap,
+                         size_t *out_rows,
+                         struct shm_error *err);
 
 /**
  * Opens zone `name` in `$SHMMETRICS_DIR` (default `/dev/shm`), file `shmmetrics-<name>`.
@@ -324,10 +736,39 @@ shm_status shm_zone_open_path(const char *path,
                               struct shm_zone **out);
 
 /**
+ * Opens zone `name` (file `shmmetrics-<name>`, the name rule of shm_zone_open()) in directory
+ * `dir`; a NULL `dir` means `$SHMMETRICS_DIR`, else `/dev/shm`. `opts` may be NULL (all
+ * defaults: open an existing zone for writing). On failure `err` (may be NULL) gets the
+ * status and message. (ABI 1.1)
+ *
+ * # Safety
+ * `dir` is NULL or NUL-terminated, `name` NULL or NUL-terminated, `opts` NULL or valid for a
+ * read, `out` NULL or valid for a pointer write, `err` NULL or valid for a write.
+ */
+shm_status shm_zone_open_in(const char *dir,
+                            const char *name,
+                            const struct shm_open_options *opts,
+                            struct shm_zone **out,
+                            struct shm_error *err);
+
+/**
+ * Opens the zone file at `path` with `opts` (NULL: all defaults). Symlinks are refused. On
+ * failure `err` (may be NULL) gets the status and message. (ABI 1.1)
+ *
+ * # Safety
+ * `path` is NULL or NUL-terminated, `opts` NULL or valid for a read, `out` NULL or valid for a
+ * pointer write, `err` NULL or valid for a write.
+ */
+shm_status shm_zone_open_file(const char *path,
+                              const struct shm_open_options *opts,
+                              struct shm_zone **out,
+                              struct shm_error *err);
+
+/**
  * Closes a zone (NULL is fine). Metric handles stay usable until released. Returns
  * SHM_ERR_CLOSED if the zone was already closed.
  */
-shm_status shm_zone_close(struct shm_zone *zone);
+shm_status shm_zone_close(const struct shm_zone *zone);
 
 /**
  * Fills `out` with the zone's occupancy and health counters.
@@ -338,22 +779,27 @@ shm_status shm_zone_close(struct shm_zone *zone);
 shm_status shm_zone_stats(const struct shm_zone *zone, struct shm_stats *out);
 
 /**
- * Iterates over the live metrics without taking any lock (works on read-only zones). Start
- * with `*cursor = 0`; each SHM_OK fills `out` and advances the cursor; SHM_DONE ends.
- * At cursor 0 the zone file is checked: SHM_ERR_CORRUPT if it was truncated.
+ * Fills `out` with what the zone is and how full it is. On failure `err` (may be NULL) gets
+ * the status and message. (ABI 1.1)
  *
  * # Safety
- * `cursor` and `out` are NULL or valid for reads and writes of their types.
+ * `out` is NULL or valid for a write of shm_info; `err` NULL or valid for a write.
  */
-shm_status shm_zone_next(const struct shm_zone *zone,
-                         uint32_t *cursor,
-                         struct shm_metric_info *out);
+shm_status shm_zone_info(const struct shm_zone *zone, struct shm_info *out, struct shm_error *err);
 
 /**
  * Checks the zone's structure. SHM_OK when healthy, SHM_ERR_CORRUPT with the problems in
  * shm_last_error() otherwise. Takes the registration lock unless the zone is read-only.
  */
 shm_status shm_zone_verify(const struct shm_zone *zone);
+
+/**
+ * shm_zone_verify() with the problems also in `err` (may be NULL). (ABI 1.1)
+ *
+ * # Safety
+ * `err` is NULL or valid for a write of shm_error.
+ */
+shm_status shm_zone_check(const struct shm_zone *zone, struct shm_error *err);
 
 /**
  * Reclaims what crashed processes left behind (interrupted registrations, claims of dead
@@ -365,138 +811,70 @@ shm_status shm_zone_verify(const struct shm_zone *zone);
 shm_status shm_zone_repair(const struct shm_zone *zone, uint32_t *out_reclaimed);
 
 /**
- * Registers (or finds) the counter `name` (`name_len` bytes of UTF-8, no NUL, at most
- * SHM_NAME_MAX) and returns a handle in `*out`. Every process that opens the same name in the
- * same zone shares one value.
+ * Registers (or finds) metric `name` of `kind` (SHM_KIND_*) and fills `out` with its value
+ * slot and identity, for bindings that do their own atomics on the slot (Go). This process
+ * holds the metric until shm_zone_unregister() with the same ref, or until it closes the zone
+ * or exits; every call takes one more hold. On failure `err` (may be NULL) gets the status and
+ * message. (ABI 1.1)
  *
  * # Safety
- * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
+ * `name` is NULL or valid for `name_len` bytes; `out` NULL or valid for a write of
+ * shm_metric_ref; `err` NULL or valid for a write.
  */
-shm_status shm_counter_open(const struct shm_zone *zone,
-                            const char *name,
-                            size_t name_len,
-                            struct shm_counter **out);
+shm_status shm_zone_register(const struct shm_zone *zone,
+                             uint32_t kind,
+                             const char *name,
+                             size_t name_len,
+                             struct shm_metric_ref *out,
+                             struct shm_error *err);
 
 /**
- * Unregisters: frees the handle and gives up this process's claim on the counter; when no
- * process claims it any more, its entry and value are freed (go-metrics `Stop`). NULL is
- * fine. The handle is invalid afterwards whatever the result; it must not be in use by
- * another thread during the call.
- */
-shm_status shm_counter_release(struct shm_counter *counter);
-
-/**
- * Frees the handle but keeps the counter registered: this process's claim lasts until it
- * detaches from the zone (closes it or exits), and the value stays for the next process.
- * NULL is fine; same rules as shm_counter_release().
- */
-shm_status shm_counter_close(struct shm_counter *counter);
-
-/**
- * Adds `n`. One atomic instruction; NULL is a no-op.
- */
-void shm_counter_inc(const struct shm_counter *counter, int64_t n);
-
-/**
- * Subtracts `n`. One atomic instruction; NULL is a no-op.
- */
-void shm_counter_dec(const struct shm_counter *counter, int64_t n);
-
-/**
- * The current count (0 for NULL).
- */
-int64_t shm_counter_count(const struct shm_counter *counter);
-
-/**
- * Sets the count to 0. NULL is a no-op.
- */
-void shm_counter_clear(const struct shm_counter *counter);
-
-/**
- * Address of the counter's 8-byte value slot, for bindings doing their own atomics (see
- * docs/FORMAT.md). Valid until the handle is released. NULL for NULL or released handles.
- */
-int64_t *shm_counter_slot(const struct shm_counter *counter);
-
-/**
- * Registers (or finds) the integer gauge `name`; see shm_counter_open().
+ * Gives up one hold that shm_zone_register() took (go-metrics `Stop`): when no process holds
+ * the metric any more its entry is freed, and its slot may go to another metric, so stop
+ * using the slot first. SHM_ERR_CLOSED if this process holds no such registration. On failure
+ * `err` (may be NULL) gets the status and message. (ABI 1.1)
  *
  * # Safety
- * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
+ * `r` is NULL or valid for a read of shm_metric_ref; `err` NULL or valid for a write.
  */
-shm_status shm_gauge_open(const struct shm_zone *zone,
-                          const char *name,
-                          size_t name_len,
-                          struct shm_gauge **out);
-
-/**
- * Releases a gauge handle; see shm_counter_release().
- */
-shm_status shm_gauge_release(struct shm_gauge *gauge);
-
-/**
- * Frees the handle, keeping the gauge registered; see shm_counter_close().
- */
-shm_status shm_gauge_close(struct shm_gauge *gauge);
-
-/**
- * Sets the gauge. One atomic store; NULL is a no-op.
- */
-void shm_gauge_update(const struct shm_gauge *gauge, int64_t value);
-
-/**
- * The gauge's value (0 for NULL).
- */
-int64_t shm_gauge_value(const struct shm_gauge *gauge);
-
-/**
- * Address of the gauge's value slot; see shm_counter_slot().
- */
-int64_t *shm_gauge_slot(const struct shm_gauge *gauge);
-
-/**
- * Registers (or finds) the float gauge `name`; see shm_counter_open().
- *
- * # Safety
- * `name` is NULL or valid for `name_len` bytes; `out` is NULL or valid for a pointer write.
- */
-shm_status shm_gauge_f64_open(const struct shm_zone *zone,
-                              const char *name,
-                              size_t name_len,
-                              struct shm_gauge_f64 **out);
-
-/**
- * Releases a float gauge handle; see shm_counter_release().
- */
-shm_status shm_gauge_f64_release(struct shm_gauge_f64 *gauge);
-
-/**
- * Frees the handle, keeping the float gauge registered; see shm_counter_close().
- */
-shm_status shm_gauge_f64_close(struct shm_gauge_f64 *gauge);
-
-/**
- * Sets the float gauge. One atomic store; NULL is a no-op.
- */
-void shm_gauge_f64_update(const struct shm_gauge_f64 *gauge, double value);
-
-/**
- * Adds `delta` with a compare-and-swap loop (exact under concurrency). NULL is a no-op.
- */
-void shm_gauge_f64_add(const struct shm_gauge_f64 *gauge, double delta);
-
-/**
- * The float gauge's value (0.0 for NULL).
- */
-double shm_gauge_f64_value(const struct shm_gauge_f64 *gauge);
-
-/**
- * Address of the float gauge's value slot (IEEE-754 bits); see shm_counter_slot().
- */
-double *shm_gauge_f64_slot(const struct shm_gauge_f64 *gauge);
+shm_status shm_zone_unregister(const struct shm_zone *zone,
+                               const struct shm_metric_ref *r,
+                               struct shm_error *err);
 
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
 #endif  /* SHMMETRICS_H */
+
+#ifndef SHMMETRICS_SLOT_INLINES
+#define SHMMETRICS_SLOT_INLINES
+/**
+ * Inline updates of a value slot (shm_counter_slot(), shm_gauge_slot(), shm_gauge_f64_slot(),
+ * shm_metric_ref.slot): the fastest path, one atomic instruction with no call. `slot` must be
+ * non-NULL and stays valid while its handle is held: after the handle is released or closed
+ * (or after shm_zone_unregister) it may belong to another metric. The handle functions
+ * (shm_counter_inc...) are the safe default: a released handle becomes a no-op.
+ */
+static inline void shm_slot_add(int64_t *slot, int64_t n) { __atomic_fetch_add(slot, n, __ATOMIC_RELAXED); }
+/** Stores `value` (gauges, counter clear). */
+static inline void shm_slot_set(int64_t *slot, int64_t value) { __atomic_store_n(slot, value, __ATOMIC_RELAXED); }
+/** Loads the value. */
+static inline int64_t shm_slot_get(const int64_t *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
+/** Stores a float gauge's value. */
+static inline void shm_slot_f64_set(double *slot, double value) { __atomic_store(slot, &value, __ATOMIC_RELAXED); }
+/** Loads a float gauge's value. */
+static inline double shm_slot_f64_get(const double *slot) {
+  double value;
+  __atomic_load(slot, &value, __ATOMIC_RELAXED);
+  return value;
+}
+/** Adds `delta` to a float gauge with a compare-and-swap loop (exact under concurrency). */
+static inline void shm_slot_f64_add(double *slot, double delta) {
+  double seen, next;
+  __atomic_load(slot, &seen, __ATOMIC_RELAXED);
+  do {
+    next = seen + delta;
+  } while (!__atomic_compare_exchange(slot, &seen, &next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+#endif /* SHMMETRICS_SLOT_INLINES */

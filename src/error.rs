@@ -52,6 +52,10 @@ pub enum shm_status {
     SHM_ERR_ATTACH_LIMIT = 20,
     /// An internal error (a bug): the call did nothing.
     SHM_ERR_INTERNAL = 21,
+    /// A writer refused a zone file another user owns or could write (see SHM_OPEN_TRUST_SHARED).
+    SHM_ERR_UNTRUSTED = 22,
+    /// The registration lock stayed held by a live process for longer than the lock timeout.
+    SHM_ERR_LOCK_TIMEOUT = 23,
 }
 
 pub use shm_status as Status;
@@ -81,6 +85,8 @@ impl Status {
             Status::SHM_ERR_CLOSED => "zone closed or handle released",
             Status::SHM_ERR_ATTACH_LIMIT => "too many processes attached",
             Status::SHM_ERR_INTERNAL => "internal error",
+            Status::SHM_ERR_UNTRUSTED => "zone file is owned or writable by another user",
+            Status::SHM_ERR_LOCK_TIMEOUT => "timed out waiting for the registration lock",
         }
     }
 
@@ -90,7 +96,7 @@ impl Status {
     }
 }
 
-const ALL: [Status; 22] = [
+const ALL: [Status; 24] = [
     Status::SHM_OK,
     Status::SHM_DONE,
     Status::SHM_ERR_NULL_ARGUMENT,
@@ -113,6 +119,8 @@ const ALL: [Status; 22] = [
     Status::SHM_ERR_CLOSED,
     Status::SHM_ERR_ATTACH_LIMIT,
     Status::SHM_ERR_INTERNAL,
+    Status::SHM_ERR_UNTRUSTED,
+    Status::SHM_ERR_LOCK_TIMEOUT,
 ];
 
 /// An error from the core: a status for programs and a message for people.

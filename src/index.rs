@@ -150,6 +150,7 @@ impl Locked<'_> {
         m.hash.store(hash, Ordering::Relaxed);
         m.name_len.store(name.len() as u32, Ordering::Relaxed);
         m.write_name(name);
+        m.created_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
         step();
         for w in &m.owners {
             w.store(0, Ordering::Relaxed);
@@ -304,6 +305,7 @@ fn clear_entry(map: &Mapping, i: u32) {
     m.hash.store(0, Ordering::Relaxed);
     m.name_len.store(0, Ordering::Relaxed);
     m.write_name(&[]);
+    m.created_unix_ns.store(0, Ordering::Relaxed);
     step();
     m.next.store(NIL, Ordering::Relaxed);
     for w in &m.owners {
@@ -313,15 +315,58 @@ fn clear_entry(map: &Mapping, i: u32) {
     m.state.store(STATE_FREE, Ordering::Release);
 }
 
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A metric's value, decoded by its kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// Counters and integer gauges.
+    Int(i64),
+    /// Float gauges.
+    Float(f64),
+}
+
+impl Value {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Int(v) => v as f64,
+            Value::Float(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+        }
+    }
+}
+
 /// A consistent copy of one live entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub index: u32,
     pub kind: Kind,
+    /// Registration id: differs for every registration that reuses an entry.
     pub generation: u64,
+    /// When the metric was registered, nanoseconds since the Unix epoch (0 if unknown).
+    pub created_unix_ns: u64,
     pub name: String,
     /// Raw 64 bits: an i64 for counters and gauges, f64 bits for float gauges.
     pub bits: u64,
+}
+
+impl Snapshot {
+    pub fn value(&self) -> Value {
+        match self.kind {
+            Kind::GaugeF64 => Value::Float(f64::from_bits(self.bits)),
+            Kind::Counter | Kind::Gauge => Value::Int(self.bits as i64),
+        }
+    }
 }
 
 /// Reads entry `i` without any lock; None if it is not live (or keeps changing under us).
@@ -335,6 +380,7 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
         }
         let generation = m.generation.load(Ordering::Relaxed);
         let kind = m.kind.load(Ordering::Relaxed);
+        let created_unix_ns = m.created_unix_ns.load(Ordering::Relaxed);
         let n = m.read_name(&mut name);
         let bits = map.value(i).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
@@ -345,7 +391,7 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
             return None; // damaged entry: verify reports it, readers skip it
         };
         let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
-        return Some(Snapshot { index: i, kind, generation, name, bits });
+        return Some(Snapshot { index: i, kind, generation, created_unix_ns, name, bits });
     }
     None
 }

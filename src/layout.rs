@@ -10,7 +10,7 @@ use std::fs::File;
 use std::mem::{align_of, offset_of, size_of};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -29,6 +29,10 @@ pub const HASH_FNV1A_32: u32 = 1;
 
 pub const HEADER_REGION: u64 = 4096;
 pub const ATTACH_SLOTS: u32 = 256;
+/// Writer slots of a zone created without saying how many.
+pub const DEFAULT_WRITERS: u32 = ATTACH_SLOTS;
+/// Most writer slots a zone may have (each costs every metric one bit).
+pub const MAX_WRITERS: u32 = 16384;
 pub const ATTACH_RECORD: u32 = 16;
 pub const META_RECORD: u32 = 384;
 pub const VALUE_RECORD: u32 = 128;
@@ -103,7 +107,9 @@ pub struct MetaRecord {
     /// Bit `i` set: the process in attach slot `i` holds at least one handle.
     pub owners: [AtomicU64; 4],
     name: [AtomicU64; NAME_WORDS],
-    _reserved1: [AtomicU64; 8],
+    /// Registration time, nanoseconds since the Unix epoch.
+    pub created_unix_ns: AtomicU64,
+    _reserved1: [AtomicU64; 7],
 }
 
 /// A metric's value, alone on two cache lines.
@@ -132,6 +138,15 @@ const _: () = {
     assert!(ATTACH_SLOTS as usize <= 4 * 64);
     assert!((ATTACH_SLOTS * ATTACH_RECORD) as u64 <= HEADER_REGION);
 };
+
+/// Writer slot counts are multiples of 64 (whole owner words) in 64..=MAX_WRITERS.
+pub fn writer_slots_invalid(n: u32) -> bool {
+    !(64..=MAX_WRITERS).contains(&n) || n % 64 != 0
+}
+
+pub fn writer_slots_rule(n: u32) -> String {
+    format!("max_writers {n}: a zone has 64 to {MAX_WRITERS} writer slots, in multiples of 64 (default {DEFAULT_WRITERS})")
+}
 
 /// Region offsets and sizes of one zone, as written in (or validated from) its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,7 +358,8 @@ impl MetaRecord {
 /// A metric's value slot, keeping its mapping alive.
 pub struct ValueSlot {
     ptr: NonNull<AtomicU64>,
-    map: Arc<Mapping>,
+    /// Never read: holding it keeps `ptr` mapped.
+    _map: Arc<Mapping>,
 }
 
 // SAFETY: the pointee is an atomic inside a mapping kept alive by `map`; atomics are Sync.
@@ -354,7 +370,7 @@ unsafe impl Sync for ValueSlot {}
 impl ValueSlot {
     pub fn new(map: Arc<Mapping>, index: u32) -> ValueSlot {
         let ptr = NonNull::from(map.value(index));
-        ValueSlot { ptr, map }
+        ValueSlot { ptr, _map: map }
     }
 
     #[inline(always)]
@@ -369,24 +385,25 @@ static SINK: AtomicU64 = AtomicU64::new(0);
 
 /// A value pointer that the C layer can detach (point at `SINK`) when a handle is released,
 /// so a stale handle used afterwards never touches a slot that may belong to another metric.
+/// The owner keeps the `ValueSlot` it was made from (and so the mapping) alive until after
+/// `detach`.
 pub struct SlotCell {
     ptr: AtomicPtr<AtomicU64>,
-    keep: Mutex<Option<Arc<Mapping>>>,
 }
 
 impl SlotCell {
     pub fn new(slot: &ValueSlot) -> SlotCell {
-        SlotCell { ptr: AtomicPtr::new(slot.ptr.as_ptr()), keep: Mutex::new(Some(slot.map.clone())) }
+        SlotCell { ptr: AtomicPtr::new(slot.ptr.as_ptr()) }
     }
 
     /// # Safety
-    /// No `detach` on this cell may run concurrently with the use of the returned reference
-    /// (the C contract: a handle is not released while another thread still uses it).
+    /// The `ValueSlot` this cell was made from is still alive, or `detach` ran; no `detach`
+    /// runs concurrently with the use of the result (the C contract: a handle is not released
+    /// while another thread still uses it).
     #[inline(always)]
     pub unsafe fn get(&self) -> &AtomicU64 {
-        // SAFETY: the pointer is either SINK (static) or a slot inside the mapping held by
-        // `keep`, which `detach` drops only after swapping in SINK; the caller excludes a
-        // concurrent detach, so the mapping outlives the returned reference.
+        // SAFETY: the pointer is either SINK (static) or a slot inside a mapping that the
+        // caller keeps alive (its ValueSlot outlives every use before `detach`).
         unsafe { &*self.ptr.load(Ordering::Acquire) }
     }
 
@@ -398,7 +415,6 @@ impl SlotCell {
 
     pub fn detach(&self) {
         self.ptr.store((&raw const SINK).cast_mut(), Ordering::Release);
-        self.keep.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 

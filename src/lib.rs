@@ -29,11 +29,11 @@ mod sys;
 pub mod zone;
 
 pub use error::{Error, Result, Status};
-pub use index::{Kind, Snapshot};
+pub use index::{Kind, Snapshot, Value};
 pub use layout::NAME_MAX;
 pub use metric::{Counter, Gauge, GaugeF64, Metric};
 pub use open::OpenOptions;
-pub use zone::{Stats, Zone};
+pub use zone::{Stats, Zone, ZoneInfo};
 
 /// Format version this library writes and reads (major, minor).
 pub const FORMAT_VERSION: (u16, u16) = (layout::VERSION_MAJOR, layout::VERSION_MINOR);

@@ -124,6 +124,11 @@ impl Gauge {
     pub fn update(&self, v: i64) {
         ops::store_i64(self.0.atomic(), v)
     }
+    /// Adds `n` (negative to subtract) atomically: an up-down counter.
+    #[inline]
+    pub fn add(&self, n: i64) {
+        ops::add_i64(self.0.atomic(), n)
+    }
     #[inline]
     pub fn value(&self) -> i64 {
         ops::load_i64(self.0.atomic())

@@ -6,6 +6,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
 use crate::layout::{self, Geometry, Mapping};
@@ -17,10 +18,15 @@ pub const DEFAULT_DIR: &str = "/dev/shm";
 pub const DIR_ENV: &str = "SHMMETRICS_DIR";
 pub const ZONE_NAME_MAX: usize = 200;
 pub const DEFAULT_MODE: u32 = 0o600;
+/// Size of a created zone when none is given: 1 MiB, 2,016 metrics.
+pub const DEFAULT_SIZE: u64 = 1 << 20;
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How to open a zone. `size` matters only when the zone is created.
+/// How to open a zone. `size`, `mode` and `max_writers` matter only when the zone is created
+/// (`mode` also tells a writer which group/other write bits an existing zone may have).
 #[derive(Clone, Debug)]
 pub struct OpenOptions {
+    /// Bytes, rounded up to the page size (`DEFAULT_SIZE` by default).
     pub size: u64,
     pub create: bool,
     pub exclusive: bool,
@@ -28,11 +34,29 @@ pub struct OpenOptions {
     pub fresh: bool,
     pub remove_on_close: bool,
     pub mode: u32,
+    /// Attach for writing to a zone another user owns or may write (zones shared between
+    /// users on purpose); without it a writer refuses such a file with `SHM_ERR_UNTRUSTED`.
+    pub trust_shared: bool,
+    /// Writer slots of a created zone; 0 means `layout::DEFAULT_WRITERS`.
+    pub max_writers: u32,
+    /// Longest wait for the registration lock before `SHM_ERR_LOCK_TIMEOUT`.
+    pub lock_timeout: Duration,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { size: 0, create: false, exclusive: false, read_only: false, fresh: false, remove_on_close: false, mode: DEFAULT_MODE }
+        OpenOptions {
+            size: DEFAULT_SIZE,
+            create: false,
+            exclusive: false,
+            read_only: false,
+            fresh: false,
+            remove_on_close: false,
+            mode: DEFAULT_MODE,
+            trust_shared: false,
+            max_writers: 0,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
     }
 }
 
@@ -51,6 +75,13 @@ impl OpenOptions {
         if self.mode & !0o777 != 0 || self.mode & 0o600 != 0o600 {
             return invalid("mode must be a permission mask that lets the owner read and write (e.g. 0600, 0640)");
         }
+        if self.max_writers != 0 && layout::writer_slots_invalid(self.max_writers) {
+            return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, layout::writer_slots_rule(self.max_writers)));
+        }
+        if self.max_writers != 0 && self.max_writers != layout::DEFAULT_WRITERS {
+            // Transitional until format 1.1 lands in this branch.
+            return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, "this build supports only the default number of writer slots"));
+        }
         Ok(())
     }
 }
@@ -60,14 +91,51 @@ pub fn zone_dir() -> PathBuf {
     std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| DEFAULT_DIR.into())
 }
 
-/// A zone name is a plain file-name fragment, so it can never escape the zone directory.
-pub fn zone_path(name: &str) -> Result<PathBuf> {
+/// The file of zone `name` in `dir` (None: `zone_dir()`). A zone name is a plain file-name
+/// fragment, so it can never escape the directory.
+pub fn zone_path_in(dir: Option<&Path>, name: &str) -> Result<PathBuf> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || name.len() > ZONE_NAME_MAX || name.starts_with('.') || !name.chars().all(ok_char) {
         let msg = format!("zone name {name:?} must be 1-{ZONE_NAME_MAX} characters of [A-Za-z0-9_.-], not starting with '.'");
         return Err(Error::new(Status::SHM_ERR_INVALID_NAME, msg));
     }
-    Ok(zone_dir().join(format!("{FILE_PREFIX}{name}")))
+    if dir.is_some_and(|d| d.as_os_str().is_empty()) {
+        return Err(Error::new(Status::SHM_ERR_INVALID_NAME, "zone directory is empty"));
+    }
+    let dir = dir.map_or_else(zone_dir, Path::to_path_buf);
+    Ok(dir.join(format!("{FILE_PREFIX}{name}")))
+}
+
+/// The file of zone `name` in `zone_dir()`.
+pub fn zone_path(name: &str) -> Result<PathBuf> {
+    zone_path_in(None, name)
+}
+
+/// A writer attaches only to a file its own user owns and no other user may write (beyond the
+/// group/other write bits it asked for in `mode`), unless it opted in with `trust_shared`.
+/// Checked on the open descriptor, so the file cannot be swapped between check and use.
+fn check_trust(meta: &std::fs::Metadata, path: &Path, opts: &OpenOptions) -> Result<()> {
+    if opts.read_only || opts.trust_shared {
+        return Ok(());
+    }
+    let me = sys::effective_uid();
+    let hint = "pass SHM_OPEN_TRUST_SHARED (trust_shared) to share a zone between users on purpose, or use a private $SHMMETRICS_DIR";
+    if meta.uid() != me {
+        let msg = format!(
+            "{} is owned by {}, not by this process's user {}; refusing to write to it ({hint})",
+            path.display(),
+            sys::describe_user(meta.uid()),
+            sys::describe_user(me)
+        );
+        return Err(Error::new(Status::SHM_ERR_UNTRUSTED, msg));
+    }
+    let foreign_write = meta.mode() & 0o022 & !opts.mode;
+    if foreign_write != 0 {
+        let who = if foreign_write & 0o002 != 0 { "any user" } else { "its group" };
+        let msg = format!("{} has mode {:04o}: {who} may write it; refusing to write to it ({hint})", path.display(), meta.mode() & 0o7777);
+        return Err(Error::new(Status::SHM_ERR_UNTRUSTED, msg));
+    }
+    Ok(())
 }
 
 pub struct Opened {
@@ -81,12 +149,15 @@ fn open_existing(path: &Path, read_only: bool) -> io::Result<File> {
     FsOpen::new().read(true).write(!read_only).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
 }
 
-/// Checks that `file` is a regular file holding a valid zone and maps it.
-fn validate_and_map(file: File, path: &Path, writable: bool) -> Result<Opened> {
+/// Checks that `file` is a regular file holding a valid zone that this opener may trust, and
+/// maps it.
+fn validate_and_map(file: File, path: &Path, opts: &OpenOptions) -> Result<Opened> {
+    let writable = !opts.read_only;
     let meta = file.metadata().map_err(|e| Error::io("fstat", e))?;
     if !meta.file_type().is_file() {
         return Err(Error::new(Status::SHM_ERR_NOT_A_FILE, format!("{} is not a regular file", path.display())));
     }
+    check_trust(&meta, path, opts)?;
     if meta.len() < layout::HEADER_REGION {
         let msg = format!("{} is {} bytes, shorter than a zone header", path.display(), meta.len());
         return Err(Error::new(Status::SHM_ERR_CORRUPT, msg));
@@ -102,6 +173,19 @@ fn open_error(path: &Path, e: io::Error) -> Error {
         Some(libc::ELOOP) => Error::new(Status::SHM_ERR_NOT_A_FILE, format!("{} is a symlink (refused)", path.display())),
         Some(libc::ENOENT) => Error::new(Status::SHM_ERR_NOT_FOUND, format!("{} does not exist", path.display())),
         _ => Error::io(&format!("open {}", path.display()), e),
+    }
+}
+
+/// `SHM_OPEN_FRESH` never renames over another user's file. In a sticky directory such as
+/// `/dev/shm` only root could, and only the owner can replace a file there, so the answer
+/// cannot change between this check and the rename.
+fn refuse_foreign_replacement(path: &Path, opts: &OpenOptions) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !opts.trust_shared && meta.uid() != sys::effective_uid() => {
+            let msg = format!("{} is owned by {}; refusing to replace another user's file", path.display(), sys::describe_user(meta.uid()));
+            Err(Error::new(Status::SHM_ERR_UNTRUSTED, msg))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -166,10 +250,13 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
                 Ok(_) if opts.exclusive => {
                     return Err(Error::new(Status::SHM_ERR_EXISTS, format!("{} already exists", path.display())));
                 }
-                Ok(file) => return validate_and_map(file, path, !opts.read_only),
+                Ok(file) => return validate_and_map(file, path, opts),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && opts.create => {}
                 Err(e) => return Err(open_error(path, e)),
             }
+        }
+        if opts.fresh {
+            refuse_foreign_replacement(path, opts)?;
         }
         let opened = create_unnamed(dir, creation_geometry(opts.size)?, opts.mode)?;
         if opts.fresh {

@@ -97,3 +97,29 @@ pub fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern 
     let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
     if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
 }
+
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// `uid 65534 (nobody)`, or `uid N` when the user database has no name for it.
+pub fn describe_user(uid: u32) -> String {
+    let mut pw: libc::passwd = zeroed_passwd();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: `pw` and `found` are locals, `buf` has the
+    // length we pass; getpwuid_r writes only into them.
+    let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if r != 0 || found.is_null() || pw.pw_name.is_null() {
+        return format!("uid {uid}");
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`, alive here.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    format!("uid {uid} ({})", name.to_string_lossy())
+}
+
+fn zeroed_passwd() -> libc::passwd {
+    // SAFETY: passwd is a plain C struct of integers and pointers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}

@@ -53,13 +53,36 @@ pub struct Stats {
     /// Live entries that no attached process holds (their owners exited); reclaimed when full.
     pub orphaned: u32,
     pub attached: u32,
+    /// Writer slots: the most processes that can be attached for writing at once.
+    pub max_writers: u32,
+    /// Records ever used: scans stop here.
+    pub high_water: u32,
     pub failed_registrations: u64,
     pub failed_zone_full: u64,
+    /// Registrations that gave up waiting for a live lock holder.
+    pub lock_timeouts: u64,
     /// Index repairs after a registrar died mid-change.
     pub repairs: u64,
     pub file_size: u64,
     pub version_major: u16,
     pub version_minor: u16,
+}
+
+/// What a zone is: where, which format, how big, made when and by whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneInfo {
+    pub path: PathBuf,
+    pub version_major: u16,
+    pub version_minor: u16,
+    pub file_size: u64,
+    pub capacity: u32,
+    pub max_writers: u32,
+    pub created_unix_ns: u64,
+    pub creator_pid: u32,
+    /// Owner and permission bits of the file (fstat).
+    pub owner_uid: u32,
+    pub mode: u32,
+    pub read_only: bool,
 }
 
 /// Writable attachments of this process, so a fork can hand the child its own attachment.
@@ -130,7 +153,12 @@ fn lock_guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Zone {
     /// Opens zone `name` in the zone directory (`$SHMMETRICS_DIR` or `/dev/shm`).
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Zone> {
-        Self::open_path(&open::zone_path(name)?, opts)
+        Self::open_in(None, name, opts)
+    }
+
+    /// Opens zone `name` (file `shmmetrics-<name>`) in `dir`, or in the zone directory.
+    pub fn open_in(dir: Option<&Path>, name: &str, opts: &OpenOptions) -> Result<Zone> {
+        Self::open_path(&open::zone_path_in(dir, name)?, opts)
     }
 
     /// Opens the zone file at an explicit path.
@@ -196,7 +224,40 @@ impl Zone {
 
     /// Every live metric, read without locks; safe from read-only attachments too.
     pub fn metrics(&self) -> impl Iterator<Item = Snapshot> + '_ {
-        (0..self.capacity()).filter_map(|i| index::snapshot(&self.shared.map, i))
+        self.metrics_from(0)
+    }
+
+    /// The live metrics at entry index `start` and after, in index order (a resumable scan:
+    /// continue from the last `Snapshot::index` + 1).
+    pub fn metrics_from(&self, start: u32) -> impl Iterator<Item = Snapshot> + '_ {
+        (start..self.capacity()).filter_map(|i| index::snapshot(&self.shared.map, i))
+    }
+
+    /// Gives up one of this process's holds on entry `index` registered as `generation` (what
+    /// `Metric::release` does, for bindings that keep only the entry's identity).
+    pub fn release(&self, index: u32, generation: u64) -> Result<()> {
+        self.shared.release(index, generation)
+    }
+
+    pub fn info(&self) -> Result<ZoneInfo> {
+        use std::os::unix::fs::MetadataExt;
+        let local = lock_guard(&self.shared.local);
+        self.shared.check_file(&local)?;
+        let meta = local.file.metadata().map_err(|e| Error::io("fstat", e))?;
+        let (map, h) = (&self.shared.map, self.shared.map.header());
+        Ok(ZoneInfo {
+            path: self.shared.path.clone(),
+            version_major: h.version_major.load(Ordering::Relaxed),
+            version_minor: h.version_minor.load(Ordering::Relaxed),
+            file_size: map.geometry().file_size,
+            capacity: map.geometry().capacity,
+            max_writers: ATTACH_SLOTS,
+            created_unix_ns: h.created_unix_ns.load(Ordering::Relaxed),
+            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            owner_uid: meta.uid(),
+            mode: meta.mode() & 0o7777,
+            read_only: !map.writable(),
+        })
     }
 
     /// Fails with `SHM_ERR_CORRUPT` if someone shrank the zone file under our mapping: touching
@@ -212,6 +273,8 @@ impl Zone {
         let h = map.header();
         let mut s = Stats {
             capacity: map.geometry().capacity,
+            max_writers: ATTACH_SLOTS,
+            high_water: map.geometry().capacity,
             attached: live.iter().map(|w| w.count_ones()).sum(),
             failed_registrations: h.failed_registrations.load(Ordering::Relaxed),
             failed_zone_full: h.failed_zone_full.load(Ordering::Relaxed),

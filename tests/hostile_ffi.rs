@@ -71,7 +71,7 @@ fn contradictory_flags_are_refused_before_touching_files() {
         SHM_OPEN_READONLY | SHM_OPEN_EXCLUSIVE,
         SHM_OPEN_READONLY | SHM_OPEN_REMOVE_ON_CLOSE,
         SHM_OPEN_EXCLUSIVE,
-        1 << 5,
+        1 << 6,
         1 << 31,
         u32::MAX,
     ];

@@ -99,8 +99,9 @@ fn unprivileged_checks(dir: &Path) {
     assert_eq!(open_err(&p("new-zone"), &create(1 << 16)), Status::SHM_ERR_PERMISSION);
     assert!(!p("new-zone").exists());
     let fresh = OpenOptions { fresh: true, ..create(1 << 16) };
-    assert_eq!(open_err(&p("world-readable"), &fresh), Status::SHM_ERR_PERMISSION);
-    println!("read-only directory: create and fresh start give SHM_ERR_PERMISSION");
+    // Replacing another user's file is refused before the directory's permissions matter.
+    assert_eq!(open_err(&p("world-readable"), &fresh), Status::SHM_ERR_UNTRUSTED);
+    println!("read-only directory: create gives SHM_ERR_PERMISSION; a fresh start over root's file SHM_ERR_UNTRUSTED");
 
     // 5. A directory we may write: our own zones work, with the mode we ask for.
     let w = Path::new(&std::env::var("SHMM_WRITABLE_DIR").unwrap()).join("mine");

@@ -126,9 +126,9 @@ fn ten_thousand_open_close_cycles_leak_nothing() {
             assert_eq!(shm_zone_open_path(cpath.as_ptr(), 0, 0, 0, &mut z), shm_status::SHM_OK);
             assert_eq!(shm_counter_open(z.as_ref(), c"c_abi".as_ptr(), 5, &mut c), shm_status::SHM_OK);
             shm_counter_inc(c.as_ref(), 1);
-            assert_eq!(shm_zone_close(z.as_mut()), shm_status::SHM_OK);
+            assert_eq!(shm_zone_close(z.as_ref()), shm_status::SHM_OK);
             // The handle outlives its zone; releasing it drops the last reference to the mapping.
-            assert_eq!(shm_counter_release(c.as_mut()), shm_status::SHM_OK);
+            assert_eq!(shm_counter_release(c.as_ref()), shm_status::SHM_OK);
         }
     });
     phase(&dir.0, "C read-only open with NULL out (refused)", CYCLES, |_| {

@@ -161,11 +161,6 @@ fn zone_ref<'a>(p: *mut shm_zone) -> Option<&'a shm_zone> {
     unsafe { p.as_ref() }
 }
 
-fn zone_mut<'a>(p: *mut shm_zone) -> Option<&'a mut shm_zone> {
-    // SAFETY: as above; no other reference to it is alive during the call.
-    unsafe { p.as_mut() }
-}
-
 fn read_value(h: HPtr) -> u64 {
     // SAFETY (all three): live or parked handles from the library.
     unsafe {
@@ -192,12 +187,12 @@ fn end_handle(h: HPtr, release: bool) -> shm_status {
     // SAFETY: live or parked handles from the library; not used concurrently.
     unsafe {
         match (h, release) {
-            (HPtr::C(p), true) => shm_counter_release(p.as_mut()),
-            (HPtr::C(p), false) => shm_counter_close(p.as_mut()),
-            (HPtr::G(p), true) => shm_gauge_release(p.as_mut()),
-            (HPtr::G(p), false) => shm_gauge_close(p.as_mut()),
-            (HPtr::F(p), true) => shm_gauge_f64_release(p.as_mut()),
-            (HPtr::F(p), false) => shm_gauge_f64_close(p.as_mut()),
+            (HPtr::C(p), true) => shm_counter_release(p.as_ref()),
+            (HPtr::C(p), false) => shm_counter_close(p.as_ref()),
+            (HPtr::G(p), true) => shm_gauge_release(p.as_ref()),
+            (HPtr::G(p), false) => shm_gauge_close(p.as_ref()),
+            (HPtr::F(p), true) => shm_gauge_f64_release(p.as_ref()),
+            (HPtr::F(p), false) => shm_gauge_f64_close(p.as_ref()),
         }
     }
 }
@@ -336,7 +331,7 @@ impl State {
         let Some(zs) = self.zones[k].take() else { return };
         let a = zs.attach;
         let want = if self.attachments[a].zone_open { shm_status::SHM_OK } else { shm_status::SHM_ERR_CLOSED };
-        check(shm_zone_close(zone_mut(zs.ptr)), want, "shm_zone_close");
+        check(shm_zone_close(zone_ref(zs.ptr)), want, "shm_zone_close");
         if want == shm_status::SHM_OK {
             self.attachments[a].zone_open = false;
             self.after_attachment_change(a);
@@ -672,7 +667,7 @@ impl State {
         // SAFETY: every pointer is NULL or valid; strings are NUL-terminated.
         let (s, want) = unsafe {
             match which {
-                0 => (shm_zone_open_path(p, 20480, 1 << 5, 0, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
+                0 => (shm_zone_open_path(p, 20480, 1 << 6, 0, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
                 1 => (shm_zone_open_path(p, 20480, SHM_OPEN_READONLY | SHM_OPEN_CREATE, 0, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
                 2 => (shm_zone_open_path(p, 20480, SHM_OPEN_EXCLUSIVE, 0, &mut out), shm_status::SHM_ERR_INVALID_ARGUMENT),
                 3 => (shm_zone_open_path(missing.as_ptr(), 0, SHM_OPEN_CREATE, 0, &mut out), shm_status::SHM_ERR_INVALID_SIZE),

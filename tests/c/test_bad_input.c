@@ -183,7 +183,7 @@ static int count_dir_entries(void) {
     X(open_size_over_1tib, SHM_ERR_INVALID_SIZE, 0, 0, 0,                                                              \
       shm_zone_open("new4", (UINT64_C(1) << 40) + 1, SHM_OPEN_CREATE, &out_zone))                                       \
     X(open_fresh_size_0, SHM_ERR_INVALID_SIZE, 0, 0, 0, shm_zone_open("bad", 0, SHM_OPEN_FRESH, &out_zone))           \
-    X(open_unknown_flag, SHM_ERR_INVALID_ARGUMENT, 0, 0, 0, shm_zone_open("bad", ZONE_SIZE, 1u << 5, &out_zone))       \
+    X(open_unknown_flag, SHM_ERR_INVALID_ARGUMENT, 0, 0, 0, shm_zone_open("bad", ZONE_SIZE, 1u << 6, &out_zone))       \
     X(open_all_flags, SHM_ERR_INVALID_ARGUMENT, 0, 0, 0, shm_zone_open("bad", ZONE_SIZE, 0xFFFFFFFFu, &out_zone))      \
     X(open_ro_create, SHM_ERR_INVALID_ARGUMENT, 0, 0, 0,                                                               \
       shm_zone_open("bad", ZONE_SIZE, SHM_OPEN_READONLY | SHM_OPEN_CREATE, &out_zone))                                  \
@@ -484,12 +484,12 @@ static void hot_path_null_and_released(void) {
 
 /* Status texts: every code has its own, unknown codes get one text, no NULL ever. */
 static void status_strings(void) {
-    for (int s = SHM_OK; s <= SHM_ERR_INTERNAL; s++) {
+    for (int s = SHM_OK; s <= SHM_ERR_LOCK_TIMEOUT; s++) {
         const char *t = shm_status_str(s);
         EXPECT(t != NULL && strlen(t) > 0 && strcmp(t, "unknown status") != 0);
         for (int o = SHM_OK; o < s; o++) EXPECT(strcmp(t, shm_status_str(o)) != 0);
     }
-    const int unknown[] = {-1, SHM_ERR_INTERNAL + 1, 100, INT_MAX, INT_MIN};
+    const int unknown[] = {-1, SHM_ERR_LOCK_TIMEOUT + 1, 100, INT_MAX, INT_MIN};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         EXPECT(shm_status_str(unknown[i]) != NULL && strcmp(shm_status_str(unknown[i]), "unknown status") == 0);
     EXPECT(shm_last_error() != NULL);

@@ -42,13 +42,14 @@ from . import errors
 # ---- constants (mirrors of the header's #defines; the test suite checks them) --------------
 
 SHM_ABI_VERSION_MAJOR = 1
-SHM_ABI_VERSION_MINOR = 0
+SHM_ABI_VERSION_MINOR = 1
 
 SHM_OPEN_CREATE = 1
 SHM_OPEN_EXCLUSIVE = 2
 SHM_OPEN_READONLY = 4
 SHM_OPEN_FRESH = 8
 SHM_OPEN_REMOVE_ON_CLOSE = 16
+SHM_OPEN_TRUST_SHARED = 32
 
 SHM_KIND_COUNTER = 1
 SHM_KIND_GAUGE = 2
@@ -56,6 +57,10 @@ SHM_KIND_GAUGE_F64 = 3
 
 SHM_NAME_MAX = 255
 SHM_MAX_ATTACHED = 256
+SHM_MAX_WRITERS = 16384
+SHM_DEFAULT_SIZE = 1048576
+SHM_DEFAULT_LOCK_TIMEOUT_MS = 5000
+SHM_ERROR_MESSAGE_MAX = 1024
 
 SHM_OK = 0
 SHM_DONE = 1
@@ -93,6 +98,82 @@ class shm_metric_info(Structure):
         ("value_i64", c_int64),
         ("value_f64", c_double),
         ("name", c_char * 256),
+    ]
+
+
+class shm_error(Structure):
+    """``struct shm_error``: a failed call's status and message (ABI 1.1)."""
+
+    _fields_ = [
+        ("status", c_int32),
+        ("message_len", c_uint32),
+        ("message", c_char * SHM_ERROR_MESSAGE_MAX),
+    ]
+
+
+class shm_open_options(Structure):
+    """``struct shm_open_options`` (ABI 1.1); zero fields mean the defaults."""
+
+    _fields_ = [
+        ("size", c_uint64),
+        ("flags", c_uint32),
+        ("mode", c_uint32),
+        ("max_writers", c_uint32),
+        ("lock_timeout_ms", c_uint32),
+        ("reserved", c_uint64 * 6),
+    ]
+
+
+class shm_info(Structure):
+    """``struct shm_info``: what a zone is and how full, filled by ``shm_zone_info()``."""
+
+    _fields_ = [
+        ("file_size", c_uint64),
+        ("created_unix_ns", c_uint64),
+        ("failed_registrations", c_uint64),
+        ("failed_zone_full", c_uint64),
+        ("lock_timeouts", c_uint64),
+        ("repairs", c_uint64),
+        ("capacity", c_uint32),
+        ("used", c_uint32),
+        ("free", c_uint32),
+        ("orphaned", c_uint32),
+        ("high_water", c_uint32),
+        ("attached", c_uint32),
+        ("max_writers", c_uint32),
+        ("creator_pid", c_uint32),
+        ("owner_uid", c_uint32),
+        ("mode", c_uint32),
+        ("version_major", c_uint16),
+        ("version_minor", c_uint16),
+        ("read_only", c_uint32),
+        ("reserved", c_uint64 * 8),
+    ]
+
+
+class shm_metric_ref(Structure):
+    """``struct shm_metric_ref``: a registration's value slot and identity (ABI 1.1)."""
+
+    _fields_ = [
+        ("slot", c_void_p),
+        ("generation", c_uint64),
+        ("index", c_uint32),
+        ("kind", c_uint32),
+    ]
+
+
+class shm_metric_row(Structure):
+    """``struct shm_metric_row``: one metric of a bulk read (ABI 1.1)."""
+
+    _fields_ = [
+        ("generation", c_uint64),
+        ("created_unix_ns", c_uint64),
+        ("value_i64", c_int64),
+        ("value_f64", c_double),
+        ("kind", c_uint32),
+        ("name_len", c_uint32),
+        ("name_offset", c_uint32),
+        ("index", c_uint32),
     ]
 
 
@@ -184,6 +265,17 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any], Optional[Callable[..., Any]]]] = {
     "shm_zone_next": (_status, [_p, POINTER(c_uint32), POINTER(shm_metric_info)], _check_iter),
     "shm_zone_verify": (_status, [_p], _check_status),
     "shm_zone_repair": (_status, [_p, POINTER(c_uint32)], _check_status),
+    "shm_zone_open_in": (_status, [c_char_p, c_char_p, POINTER(shm_open_options), _pp, POINTER(shm_error)], _check_status),
+    "shm_zone_open_file": (_status, [c_char_p, POINTER(shm_open_options), _pp, POINTER(shm_error)], _check_status),
+    "shm_zone_info": (_status, [_p, POINTER(shm_info), POINTER(shm_error)], _check_status),
+    "shm_zone_check": (_status, [_p, POINTER(shm_error)], _check_status),
+    "shm_zone_register": (_status, [_p, c_uint32, c_char_p, c_size_t, POINTER(shm_metric_ref), POINTER(shm_error)], _check_status),
+    "shm_zone_unregister": (_status, [_p, POINTER(shm_metric_ref), POINTER(shm_error)], _check_status),
+    "shm_zone_read": (
+        _status,
+        [_p, POINTER(c_uint32), POINTER(shm_metric_row), c_size_t, c_char_p, c_size_t, POINTER(c_size_t), POINTER(shm_error)],
+        _check_iter,
+    ),
     # counters
     "shm_counter_open": (_status, [_p, c_char_p, c_size_t, _pp], _check_status),
     "shm_counter_release": (_status, [_p], _check_status),
@@ -198,6 +290,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any], Optional[Callable[..., Any]]]] = {
     "shm_gauge_release": (_status, [_p], _check_status),
     "shm_gauge_close": (_status, [_p], _check_status),
     "shm_gauge_update": (None, [_p, c_int64], None),
+    "shm_gauge_add": (None, [_p, c_int64], None),
     "shm_gauge_value": (c_int64, [_p], None),
     "shm_gauge_slot": (c_void_p, [_p], None),
     # float gauges

@@ -164,6 +164,19 @@ class InternalError(ShmMetricsError):
     status, status_name = 21, "SHM_ERR_INTERNAL"
 
 
+class UntrustedError(ShmMetricsError, PermissionError):
+    """A writer refused a zone file another user owns or could write (opt in with
+    ``trust_shared=True`` for zones shared between users on purpose)."""
+
+    status, status_name = 22, "SHM_ERR_UNTRUSTED"
+
+
+class LockTimeoutError(ShmMetricsError, TimeoutError):
+    """The registration lock stayed held by a live process longer than the lock timeout."""
+
+    status, status_name = 23, "SHM_ERR_LOCK_TIMEOUT"
+
+
 ERRORS: Dict[int, Type[ShmMetricsError]] = {
     cls.status: cls
     for cls in (
@@ -187,6 +200,8 @@ ERRORS: Dict[int, Type[ShmMetricsError]] = {
         ClosedError,
         AttachLimitError,
         InternalError,
+        UntrustedError,
+        LockTimeoutError,
     )
 }
 

@@ -28,8 +28,10 @@ if not HEADER.is_file():  # pragma: no cover - installed package tested outside 
     pytest.skip(f"{HEADER} not found (set SHMMETRICS_HEADER)", allow_module_level=True)
 
 TEXT = HEADER.read_text()
-# Without comments, so doc text never looks like code.
+# Without comments, so doc text never looks like code, and without the inline slot helpers
+# (static functions compiled into the caller, not symbols of the library).
 CODE = re.sub(r"/\*.*?\*/", "", re.sub(r"//[^\n]*", "", TEXT), flags=re.S)
+CODE = re.sub(r"#ifndef SHMMETRICS_SLOT_INLINES.*?#endif", "", CODE, flags=re.S)
 
 SCALARS: Dict[str, Any] = {
     "int32_t": c_int32,
@@ -41,7 +43,10 @@ SCALARS: Dict[str, Any] = {
     "double": c_double,
     "shm_status": c_int32,
 }
-STRUCTS = {"shm_stats": _ffi.shm_stats, "shm_metric_info": _ffi.shm_metric_info}
+STRUCTS = {
+    name: getattr(_ffi, name)
+    for name in ("shm_stats", "shm_metric_info", "shm_error", "shm_open_options", "shm_info", "shm_metric_ref", "shm_metric_row")
+}
 OPAQUE = {"shm_zone", "shm_counter", "shm_gauge", "shm_gauge_f64"}
 
 
@@ -149,9 +154,12 @@ def parse_struct(name: str) -> List[Tuple[str, str]]:
     for decl in body.group(1).split(";"):
         decl = " ".join(decl.split())
         if decl:
-            m = re.fullmatch(r"(\w+) (\w+)(?:\[(\d+)\])?", decl)
+            m = re.fullmatch(r"(\w+ ?\*?) ?(\w+)(?:\[(\w+)\])?", decl)
             assert m, decl
-            fields.append((m.group(2), m.group(1) + (f"[{m.group(3)}]" if m.group(3) else "")))
+            size = m.group(3)
+            if size is not None and not size.isdigit():
+                size = str(getattr(_ffi, size))
+            fields.append((m.group(2), m.group(1).replace(" ", "") + (f"[{size}]" if size else "")))
     return fields
 
 
@@ -163,6 +171,11 @@ def test_struct_fields_match_header(name: str) -> None:
     for (fname, ctype), (_, ptype) in zip(fields, ours):
         if ctype.startswith("char["):
             assert ptype == ctypes.c_char * int(ctype[5:-1]), fname
+        elif ctype == "void*":
+            assert ptype is c_void_p, fname
+        elif "[" in ctype:
+            base, n = ctype[:-1].split("[")
+            assert ptype == SCALARS[base] * int(n), fname
         else:
             assert ptype is SCALARS[ctype], fname
 
