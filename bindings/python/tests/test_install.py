@@ -42,7 +42,7 @@ def test_import_from_another_directory(tmp_path: Path) -> None:
         text=True,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(1, 0)"
+    assert out.stdout.strip() == "(1, 1)"
 
 
 def test_typed_package() -> None:
