@@ -14,7 +14,7 @@
 /**
  * ABI version of this header: bump MAJOR on incompatible changes, MINOR on additions.
  * 1.1 added shm_open_options, shm_zone_open_in/_file, shm_error, shm_zone_register/
- * _unregister, shm_zone_read, shm_zone_info (shm_info), shm_zone_check, shm_gauge_add, SHM_OPEN_TRUST_SHARED,
+ * _unregister, shm_zone_read, shm_zone_info (shm_info), shm_zone_check, shm_zone_path, shm_gauge_add, SHM_OPEN_TRUST_SHARED,
  * SHM_ERR_UNTRUSTED, SHM_ERR_LOCK_TIMEOUT and the inline shm_slot_* helpers.
  */
 #define SHM_ABI_VERSION_MAJOR 1
@@ -786,6 +786,22 @@ shm_status shm_zone_stats(const struct shm_zone *zone, struct shm_stats *out);
  * `out` is NULL or valid for a write of shm_info; `err` NULL or valid for a write.
  */
 shm_status shm_zone_info(const struct shm_zone *zone, struct shm_info *out, struct shm_error *err);
+
+/**
+ * Copies the zone file's path (as opened: `<dir>/shmmetrics-<name>` for named zones) into
+ * `buf` (`cap` bytes) with a terminating NUL and stores its length, NUL excluded, in
+ * `*out_len`. SHM_ERR_INVALID_ARGUMENT if it does not fit (PATH_MAX bytes always do). On
+ * failure `err` (may be NULL) gets the status and message. (ABI 1.1)
+ *
+ * # Safety
+ * `buf` is NULL or valid for `cap` bytes; `out_len` NULL or valid for a write; `err` NULL or
+ * valid for a write.
+ */
+shm_status shm_zone_path(const struct shm_zone *zone,
+                         char *buf,
+                         size_t cap,
+                         size_t *out_len,
+                         struct shm_error *err);
 
 /**
  * Checks the zone's structure. SHM_OK when healthy, SHM_ERR_CORRUPT with the problems in

@@ -36,7 +36,7 @@ use crate::index::Kind;
 
 /// ABI version of this header: bump MAJOR on incompatible changes, MINOR on additions.
 /// 1.1 added shm_open_options, shm_zone_open_in/_file, shm_error, shm_zone_register/
-/// _unregister, shm_zone_read, shm_zone_info (shm_info), shm_zone_check, shm_gauge_add, SHM_OPEN_TRUST_SHARED,
+/// _unregister, shm_zone_read, shm_zone_info (shm_info), shm_zone_check, shm_zone_path, shm_gauge_add, SHM_OPEN_TRUST_SHARED,
 /// SHM_ERR_UNTRUSTED, SHM_ERR_LOCK_TIMEOUT and the inline shm_slot_* helpers.
 pub const SHM_ABI_VERSION_MAJOR: u32 = 1;
 pub const SHM_ABI_VERSION_MINOR: u32 = 1;

@@ -335,6 +335,36 @@ pub unsafe extern "C" fn shm_zone_info(zone: Option<&shm_zone>, out: *mut shm_in
     })
 }
 
+/// Copies the zone file's path (as opened: `<dir>/shmmetrics-<name>` for named zones) into
+/// `buf` (`cap` bytes) with a terminating NUL and stores its length, NUL excluded, in
+/// `*out_len`. SHM_ERR_INVALID_ARGUMENT if it does not fit (PATH_MAX bytes always do). On
+/// failure `err` (may be NULL) gets the status and message. (ABI 1.1)
+///
+/// # Safety
+/// `buf` is NULL or valid for `cap` bytes; `out_len` NULL or valid for a write; `err` NULL or
+/// valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shm_zone_path(zone: Option<&shm_zone>, buf: *mut c_char, cap: usize, out_len: *mut usize, err: *mut shm_error) -> shm_status {
+    boundary(err, || {
+        use std::os::unix::ffi::OsStrExt;
+        let zone = zone_of(zone)?;
+        let path = zone.path().as_os_str().as_bytes();
+        if buf.is_null() || out_len.is_null() {
+            return Err(null("buf or out_len"));
+        }
+        if path.len() >= cap {
+            return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, format!("the path needs {} bytes", path.len() + 1)));
+        }
+        // SAFETY: path.len() + 1 <= cap bytes of the caller's buffer; out_len checked non-NULL.
+        unsafe {
+            std::ptr::copy_nonoverlapping(path.as_ptr().cast::<c_char>(), buf, path.len());
+            buf.add(path.len()).write(0);
+            out_len.write(path.len());
+        }
+        Ok(())
+    })
+}
+
 /// Checks the zone's structure. SHM_OK when healthy, SHM_ERR_CORRUPT with the problems in
 /// shm_last_error() otherwise. Takes the registration lock unless the zone is read-only.
 #[unsafe(no_mangle)]

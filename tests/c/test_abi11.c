@@ -23,6 +23,13 @@ static void opens_with_options(void) {
     EXPECT(info.file_size == (uint64_t)st.st_size && info.max_writers == SHM_MAX_ATTACHED);
     EXPECT(info.mode == 0600 && info.owner_uid == (uint32_t)geteuid() && info.read_only == 0);
     EXPECT(info.created_unix_ns > 0 && info.creator_pid == (uint32_t)getpid() && info.version_major == 1);
+    char got[256];
+    size_t len = 0;
+    CHECK_OK(shm_zone_path(z, got, sizeof got, &len, &err));
+    EXPECT(strcmp(got, path) == 0 && len == strlen(path));
+    size_t untouched = 12345;
+    EXPECT_STATUS(shm_zone_path(z, got, len, &untouched, &err), SHM_ERR_INVALID_ARGUMENT); /* no room for the NUL */
+    EXPECT(untouched == 12345 && err.status == SHM_ERR_INVALID_ARGUMENT);
     CHECK_OK(shm_zone_close(z));
 
     /* NULL dir: $SHMMETRICS_DIR (the test directory); NULL options: open an existing zone. */

@@ -269,6 +269,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any], Optional[Callable[..., Any]]]] = {
     "shm_zone_open_file": (_status, [c_char_p, POINTER(shm_open_options), _pp, POINTER(shm_error)], _check_status),
     "shm_zone_info": (_status, [_p, POINTER(shm_info), POINTER(shm_error)], _check_status),
     "shm_zone_check": (_status, [_p, POINTER(shm_error)], _check_status),
+    "shm_zone_path": (_status, [_p, c_char_p, c_size_t, POINTER(c_size_t), POINTER(shm_error)], _check_status),
     "shm_zone_register": (_status, [_p, c_uint32, c_char_p, c_size_t, POINTER(shm_metric_ref), POINTER(shm_error)], _check_status),
     "shm_zone_unregister": (_status, [_p, POINTER(shm_metric_ref), POINTER(shm_error)], _check_status),
     "shm_zone_read": (
