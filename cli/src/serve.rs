@@ -1,0 +1,239 @@
+//! `shmmetrics serve`: an HTTP `/metrics` endpoint for one zone, several, or every zone in a
+//! directory, read afresh at each scrape (lock-free, read-only).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shmmetrics::Value;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::admin::zone_files;
+use crate::exit::{CliError, CliResult, Code};
+use crate::exposition::{Exposition, FamilyType, Input, Named, Rules};
+use crate::glob::Filter;
+use crate::signals;
+use crate::source::{self, Metric, Source, display_name};
+
+pub const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What is served.
+#[derive(Clone, Debug)]
+pub enum Targets {
+    /// One zone: its metrics carry no `zone` label.
+    One(PathBuf),
+    /// Several zones, each labelled `zone="<name>"`.
+    Named(Vec<(String, PathBuf)>),
+    /// Every zone in a directory at the time of each scrape, labelled by name.
+    Dir(PathBuf),
+}
+
+struct Cached {
+    source: Arc<Source>,
+    dev: u64,
+    ino: u64,
+}
+
+pub struct Exporter {
+    targets: Targets,
+    rules: Rules,
+    filter: Filter,
+    /// Open zones by path, reopened when the file under the path changes (a fresh start).
+    cache: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+/// What one zone contributed to a scrape.
+struct ZoneRead {
+    label: String,
+    result: CliResult<(Vec<Metric>, Health)>,
+}
+
+#[derive(Default)]
+struct Health {
+    capacity: u32,
+    used: u32,
+    attached: u32,
+    failed_registrations: Option<u64>,
+}
+
+impl Exporter {
+    pub fn new(targets: Targets, rules: Rules, filter: Filter) -> Exporter {
+        Exporter { targets, rules, filter, cache: Mutex::new(HashMap::new()) }
+    }
+
+    fn zones(&self) -> CliResult<Vec<(String, PathBuf)>> {
+        Ok(match &self.targets {
+            Targets::One(p) => vec![(p.file_name().map(|n| display_name(&n.to_string_lossy()).to_string()).unwrap_or_default(), p.clone())],
+            Targets::Named(v) => v.clone(),
+            Targets::Dir(d) => zone_files(d)?,
+        })
+    }
+
+    fn source(&self, path: &Path) -> CliResult<Arc<Source>> {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| CliError::io(&path.display().to_string(), e))?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(path).filter(|c| c.dev == meta.dev() && c.ino == meta.ino()) {
+            return Ok(c.source.clone());
+        }
+        let source = Arc::new(source::open(path, true)?);
+        cache.insert(path.to_owned(), Cached { source: source.clone(), dev: meta.dev(), ino: meta.ino() });
+        Ok(source)
+    }
+
+    fn read(&self, path: &Path) -> CliResult<(Vec<Metric>, Health)> {
+        let source = self.source(path)?;
+        let metrics: Vec<Metric> = source.metrics()?.into_iter().filter(|m| self.filter.allows(&m.name)).collect();
+        let health = match &*source {
+            Source::Shm(z) => {
+                let s = z.stats()?;
+                Health { capacity: s.capacity, used: s.used, attached: s.attached, failed_registrations: Some(s.failed_registrations) }
+            }
+            Source::Mosn(m) => {
+                let r = m.read()?;
+                Health { capacity: r.meta.capacity, used: r.entries.len() as u32, attached: r.meta.attached, failed_registrations: None }
+            }
+        };
+        Ok((metrics, health))
+    }
+
+    /// One scrape: the exposition text in the format asked for.
+    pub fn scrape(&self, openmetrics: bool) -> CliResult<String> {
+        let start = Instant::now();
+        let reads: Vec<ZoneRead> = self.zones()?.into_iter().map(|(label, path)| ZoneRead { result: self.read(&path), label }).collect();
+        let mut e = Exposition::default();
+        let several = !matches!(self.targets, Targets::One(_));
+        // The exporter's own families first: a zone metric by one of these names is skipped.
+        let own: [(&str, FamilyType, &str); 7] = [
+            ("shmmetrics_zone_up", FamilyType::Gauge, "1 if the zone could be read at this scrape"),
+            ("shmmetrics_zone_capacity", FamilyType::Gauge, "metrics the zone can hold"),
+            ("shmmetrics_zone_used", FamilyType::Gauge, "metrics in the zone"),
+            ("shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, "used / capacity"),
+            ("shmmetrics_zone_attached_writers", FamilyType::Gauge, "processes attached for writing (MOSN: ever attached)"),
+            ("shmmetrics_zone_failed_registrations", FamilyType::Counter, "registrations the zone refused"),
+            ("shmmetrics_zone_skipped_metrics", FamilyType::Gauge, "zone metrics not exposed because their name clashed"),
+        ];
+        for (name, t, help) in own {
+            e.declare(name, t, help);
+        }
+        e.declare("shmmetrics_scrape_duration_seconds", FamilyType::Gauge, "time this exporter took to read the zones for this scrape");
+        let mut skipped_by_zone = Vec::new();
+        for r in &reads {
+            let lbl = vec![("zone".to_string(), r.label.clone())];
+            let put = |e: &mut Exposition, family: &str, t: FamilyType, v: Value| {
+                let sample = if t == FamilyType::Counter { format!("{family}_total") } else { family.to_string() };
+                e.add(Named { family: family.to_string(), sample, labels: lbl.clone(), family_type: t }, v);
+            };
+            match &r.result {
+                Ok((metrics, h)) => {
+                    put(&mut e, "shmmetrics_zone_up", FamilyType::Gauge, Value::Int(1));
+                    put(&mut e, "shmmetrics_zone_capacity", FamilyType::Gauge, Value::Int(h.capacity.into()));
+                    put(&mut e, "shmmetrics_zone_used", FamilyType::Gauge, Value::Int(h.used.into()));
+                    let ratio = if h.capacity == 0 { 0.0 } else { h.used as f64 / h.capacity as f64 };
+                    put(&mut e, "shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, Value::Float(ratio));
+                    put(&mut e, "shmmetrics_zone_attached_writers", FamilyType::Gauge, Value::Int(h.attached.into()));
+                    if let Some(f) = h.failed_registrations {
+                        put(&mut e, "shmmetrics_zone_failed_registrations", FamilyType::Counter, Value::Int(f as i64));
+                    }
+                    let before = e.skipped.len();
+                    let inputs = metrics.iter().map(|m| Input { name: &m.name, kind: m.kind, value: m.value });
+                    e.add_zone(inputs, &self.rules, several.then_some(r.label.as_str()));
+                    skipped_by_zone.push((lbl.clone(), (e.skipped.len() - before) as i64));
+                }
+                Err(err) => {
+                    eprintln!("shmmetrics serve: zone {}: {}", r.label, err.message);
+                    put(&mut e, "shmmetrics_zone_up", FamilyType::Gauge, Value::Int(0));
+                }
+            }
+        }
+        for (labels, n) in skipped_by_zone {
+            let family = "shmmetrics_zone_skipped_metrics".to_string();
+            e.add(Named { sample: family.clone(), family, labels, family_type: FamilyType::Gauge }, Value::Int(n));
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let family = "shmmetrics_scrape_duration_seconds".to_string();
+        e.add(Named { sample: family.clone(), family, labels: Vec::new(), family_type: FamilyType::Gauge }, Value::Float(elapsed));
+        e.finish();
+        let mut out = String::with_capacity(4096 + reads.iter().map(|r| r.result.as_ref().map_or(0, |(m, _)| m.len() * 64)).sum::<usize>());
+        if openmetrics { e.write_openmetrics(&mut out) } else { e.write_prometheus(&mut out) }
+        Ok(out)
+    }
+}
+
+/// Accept: the OpenMetrics media type, when the scraper lists it (Prometheus does, first).
+pub fn wants_openmetrics(accept: &str) -> bool {
+    accept.split(',').any(|part| part.trim().starts_with("application/openmetrics-text"))
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header")
+}
+
+fn respond(exporter: &Exporter, request: Request) {
+    let path = request.url().split('?').next().unwrap_or("");
+    let method = request.method().clone();
+    let response = if path != "/metrics" {
+        Response::from_string("not found: metrics are at /metrics\n").with_status_code(404)
+    } else if method != Method::Get && method != Method::Head {
+        Response::from_string("method not allowed\n").with_status_code(405).with_header(header("Allow", "GET, HEAD"))
+    } else {
+        let accept = request.headers().iter().find(|h| h.field.equiv("Accept")).map(|h| h.value.as_str().to_string()).unwrap_or_default();
+        let om = wants_openmetrics(&accept);
+        match exporter.scrape(om) {
+            Ok(body) => Response::from_string(body).with_header(header("Content-Type", if om { OPENMETRICS_TYPE } else { TEXT_TYPE })),
+            Err(e) => {
+                eprintln!("shmmetrics serve: {}", e.message);
+                Response::from_string(format!("scrape failed: {}\n", e.message)).with_status_code(500)
+            }
+        }
+    };
+    let _ = request.respond(response);
+}
+
+/// Serves until SIGTERM, SIGINT or SIGHUP; in-flight scrapes finish first.
+pub fn serve(exporter: Exporter, listen: &str, threads: usize) -> CliResult<()> {
+    // Fail early on a zone that cannot be read (a typo), rather than serving zone_up 0 forever.
+    if let Targets::One(_) | Targets::Named(_) = &exporter.targets {
+        for (_, path) in exporter.zones()? {
+            exporter.source(&path).map_err(|mut e| {
+                if e.code == Code::NotFound {
+                    e.message = format!("{}: no such zone", path.display());
+                }
+                e
+            })?;
+        }
+    }
+    if let Targets::Dir(d) = &exporter.targets {
+        zone_files(d)?;
+    }
+    signals::install();
+    let server = Server::http(listen).map_err(|e| CliError::new(Code::Failure, format!("cannot listen on {listen}: {e}")))?;
+    let server = Arc::new(server);
+    let exporter = Arc::new(exporter);
+    let addr = server.server_addr().to_ip().map_or_else(|| listen.to_string(), |a| a.to_string());
+    eprintln!("shmmetrics serve: listening on http://{addr}/metrics");
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let (server, exporter) = (server.clone(), exporter.clone());
+            std::thread::spawn(move || {
+                while !signals::stopping() {
+                    match server.recv_timeout(Duration::from_millis(100)) {
+                        Ok(Some(request)) => respond(&exporter, request),
+                        Ok(None) => {}
+                        Err(e) => {
+                            eprintln!("shmmetrics serve: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    eprintln!("shmmetrics serve: stopped");
+    Ok(())
+}
