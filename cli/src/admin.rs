@@ -49,7 +49,15 @@ struct Row {
 }
 
 fn row(name: &str, path: &Path) -> Row {
-    let mut r = Row { name: name.to_string(), format: String::new(), size: "-".into(), used: "-".into(), writers: "-".into(), failed: "-".into(), json: json!({"name": name, "path": path.display().to_string()}) };
+    let mut r = Row {
+        name: name.to_string(),
+        format: String::new(),
+        size: "-".into(),
+        used: "-".into(),
+        writers: "-".into(),
+        failed: "-".into(),
+        json: json!({"name": name, "path": path.display().to_string()}),
+    };
     match source::open(path, true).and_then(|s| describe(&s)) {
         Ok((format, size, used, cap, writers, failed)) => {
             r.format = format.clone();
@@ -240,7 +248,10 @@ pub fn rm(path: &Path, force: bool) -> CliResult<()> {
         Ok(zone) => {
             let attached = zone.stats()?.attached;
             if attached > 0 && !force {
-                return Err(CliError::new(Code::Busy, format!("{}: {attached} writer(s) attached; not removed (--force removes it anyway; they keep their mapping)", path.display())));
+                return Err(CliError::new(
+                    Code::Busy,
+                    format!("{}: {attached} writer(s) attached; not removed (--force removes it anyway; they keep their mapping)", path.display()),
+                ));
             }
         }
         // A damaged zone may go with --force; a file that is no zone at all never does.

@@ -37,7 +37,13 @@ pub fn render(source: &Source, metrics: &[Metric], format: Format, rules: &Rules
             e.add_zone(metrics.iter().map(|m| Input { name: &m.name, kind: m.kind, value: m.value }), rules, None);
             e.finish();
             let mut out = String::with_capacity(metrics.len() * 64);
-            if format == Format::Prometheus { e.write_prometheus(&mut out) } else { e.write_openmetrics(&mut out) }
+            if format == Format::Prometheus {
+                e.write_prometheus(&mut out)
+            } else {
+                for sample in e.write_openmetrics(&mut out) {
+                    eprintln!("shmmetrics: left out {sample}: OpenMetrics counters cannot be negative (--counters-as-gauges exposes it)");
+                }
+            }
             for name in &e.skipped {
                 eprintln!("shmmetrics: skipped {name:?}: its exposition name or label set is already taken");
             }

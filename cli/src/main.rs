@@ -195,7 +195,9 @@ fn run(cli: Cli) -> CliResult<Code> {
                 (0, Some(d)) => serve::Targets::Dir(d.to_path_buf()),
                 (0, None) => return Err(CliError::usage("serve needs ZONE... or --dir DIR (every zone in DIR)")),
                 (1, _) => serve::Targets::One(source::resolve(&a.zones[0], dir)?),
-                _ => serve::Targets::Named(a.zones.iter().map(|z| Ok((source::display_name(z.rsplit('/').next().unwrap_or(z)).to_string(), source::resolve(z, dir)?))).collect::<CliResult<_>>()?),
+                _ => serve::Targets::Named(
+                    a.zones.iter().map(|z| Ok((source::display_name(z.rsplit('/').next().unwrap_or(z)).to_string(), source::resolve(z, dir)?))).collect::<CliResult<_>>()?,
+                ),
             };
             let exporter = serve::Exporter::new(targets, a.exposing.rules(), a.selection.filter()?);
             serve::serve(exporter, &a.listen, a.threads)?;

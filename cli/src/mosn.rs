@@ -82,11 +82,8 @@ pub struct MosnZone {
 }
 
 fn open_file(path: &Path) -> CliResult<File> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| CliError::io(&format!("open {}", path.display()), e))?;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| CliError::io(&format!("open {}", path.display()), e))?;
     let meta = file.metadata().map_err(|e| CliError::io("fstat", e))?;
     if !meta.file_type().is_file() {
         return Err(CliError::new(Code::NotAZone, format!("{} is not a regular file", path.display())));

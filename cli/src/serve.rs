@@ -157,7 +157,13 @@ impl Exporter {
         e.add(Named { sample: family.clone(), family, labels: Vec::new(), family_type: FamilyType::Gauge }, Value::Float(elapsed));
         e.finish();
         let mut out = String::with_capacity(4096 + reads.iter().map(|r| r.result.as_ref().map_or(0, |(m, _)| m.len() * 64)).sum::<usize>());
-        if openmetrics { e.write_openmetrics(&mut out) } else { e.write_prometheus(&mut out) }
+        if openmetrics {
+            // Negative counters are left out (OpenMetrics forbids them); --counters-as-gauges
+            // is the answer for counters that go down.
+            let _ = e.write_openmetrics(&mut out);
+        } else {
+            e.write_prometheus(&mut out)
+        }
         Ok(out)
     }
 }

@@ -340,13 +340,7 @@ fn draw(term: &mut Terminal, source: &Source, table: &Table, view: &View, interv
     let out = &mut term.out;
     queue!(out, cursor::MoveTo(0, 0), terminal::Clear(terminal::ClearType::All))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let title = format!(
-        "shmmetrics watch {}  every {:.1}s  {}{}",
-        source.path().display(),
-        interval.as_secs_f64(),
-        &utc(now)[11..19],
-        if view.paused { "  [paused]" } else { "" }
-    );
+    let title = format!("shmmetrics watch {}  every {:.1}s  {}{}", source.path().display(), interval.as_secs_f64(), &utc(now)[11..19], if view.paused { "  [paused]" } else { "" });
     let sort = match view.sort {
         SortBy::Name => "name",
         SortBy::Value => "value",
