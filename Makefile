@@ -7,6 +7,7 @@ CC         ?= cc
 CXX        ?= c++
 PREFIX     ?= /usr/local
 DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 
@@ -18,6 +19,8 @@ BUILD      := $(TOP)/build
 LIBSO      := $(RELEASE)/libshmmetrics.so
 LIBA       := $(RELEASE)/libshmmetrics.a
 HEADER     := include/shmmetrics.h
+SHMMETRICS := $(RELEASE)/shmmetrics
+DATADIR    ?= $(PREFIX)/share
 
 CWARN      := -Wall -Wextra -Wpedantic -Werror
 CFLAGS     ?= -O2 -g
@@ -30,14 +33,16 @@ BENCH_TARGETS :=
 .PHONY: all lib header check-header test demo bench install uninstall clean \
         rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples install-test
 
-all: lib
+all: lib cli
 
 lib: $(LIBSO)
 
-# Cargo decides what is stale; build.rs regenerates the header from src/ffi.rs.
-# The soname link lets programs linked with -lshmmetrics run from the build tree.
-$(LIBSO) $(LIBA) $(HEADER): FORCE
-	$(CARGO) build --release --locked
+# One cargo run builds the workspace: the library, the header (build.rs regenerates it from
+# src/ffi/) and the shmmetrics command; cargo decides what is stale. The soname link lets
+# programs linked with -lshmmetrics run from the build tree. CARGO_QUIET=--quiet (the demo's
+# inner steps) keeps an up-to-date build silent.
+$(LIBSO) $(LIBA) $(HEADER) $(SHMMETRICS) &: FORCE
+	$(CARGO) build --release --locked --workspace $(CARGO_QUIET)
 	@ln -sf libshmmetrics.so $(RELEASE)/libshmmetrics.so.$(MAJOR)
 
 FORCE:
@@ -58,7 +63,7 @@ rust-test:
 	$(CARGO) test --locked --release
 
 lint:
-	$(CARGO) clippy --locked --release --all-targets -- -D warnings
+	$(CARGO) clippy --locked --release --workspace --all-targets -- -D warnings
 
 # ---- C -------------------------------------------------------------------------------------
 C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
@@ -98,9 +103,16 @@ examples: $(BUILD)/examples/c_example
 
 DEMO_ZONE ?= $(BUILD)/demo.zone
 
-c-demo: $(BUILD)/examples/c_example
-	@echo "== C: two processes write $(DEMO_ZONE)"
-	$(BUILD)/examples/c_example $(DEMO_ZONE)
+# After each writer, DEMO_STEP shows the shared counter with `shmmetrics dump` and what the
+# writer added to it. A writer in another language (e.g. a `go-demo` target in mk/go.mk, added
+# to DEMO_TARGETS) writes example_requests_total into $(DEMO_ZONE) and ends with
+# `@$(DEMO_STEP) Go`.
+DEMO_STEP = examples/demo/step.sh $(SHMMETRICS) $(DEMO_ZONE)
+
+c-demo: $(BUILD)/examples/c_example cli
+	@echo "== C: two processes each add 1000 to example_requests_total in $(DEMO_ZONE)"
+	@$(BUILD)/examples/c_example $(DEMO_ZONE)
+	@$(DEMO_STEP) C
 
 # Install into a staging directory, then build and run the README's C example against it
 # with pkg-config, as a user would.
@@ -113,6 +125,8 @@ install-test: lib
 	  $$(PKG_CONFIG_SYSROOT_DIR=$(BUILD)/stage PKG_CONFIG_LIBDIR=$(BUILD)/stage/usr/lib/pkgconfig pkg-config --cflags --libs shmmetrics)
 	SHMMETRICS_DIR=$(BUILD)/stage/zones LD_LIBRARY_PATH=$(BUILD)/stage/usr/lib $(BUILD)/stage/readme
 	@test -f $(BUILD)/stage/zones/shmmetrics-myapp && echo "install: README example builds with pkg-config and runs"
+	$(BUILD)/stage/usr/bin/shmmetrics --dir $(BUILD)/stage/zones dump myapp
+	@test -s $(BUILD)/stage/usr/share/bash-completion/completions/shmmetrics && echo "install: shmmetrics and its completions are installed"
 
 # ---- language rules ------------------------------------------------------------------------
 -include mk/*.mk
@@ -120,15 +134,25 @@ install-test: lib
 test: $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
-demo: lib
-	@rm -f $(DEMO_ZONE)
-	@$(MAKE) --no-print-directory $(DEMO_TARGETS)
+# One build (cargo, cc, pip) first; then the writers in turn on one zone, the hot upgrade, and
+# the zone removed with `shmmetrics rm`. The inner make is silent about what is already built.
+demo: all examples $(BUILD)/examples/upgrade_worker python-venv
+	@rm -f $(DEMO_ZONE) $(DEMO_ZONE).last
+	@$(MAKE) -s --no-print-directory CARGO_QUIET=--quiet $(DEMO_TARGETS) upgrade-demo
+	@echo "== clean up"
+	@$(SHMMETRICS) rm $(DEMO_ZONE)
+	@rm -f $(DEMO_ZONE).last
 
 bench: $(BENCH_TARGETS)
 
 # ---- install -------------------------------------------------------------------------------
-install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+install: lib cli
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 0755 $(SHMMETRICS) $(DESTDIR)$(BINDIR)/shmmetrics
+	$(SHMMETRICS) completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/shmmetrics
+	$(SHMMETRICS) completions zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_shmmetrics
+	$(SHMMETRICS) completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
 	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
 	ln -sf libshmmetrics.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(MAJOR)
 	ln -sf libshmmetrics.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libshmmetrics.so
@@ -139,7 +163,9 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a \
-	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
+	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc \
+	      $(DESTDIR)$(BINDIR)/shmmetrics $(DESTDIR)$(DATADIR)/bash-completion/completions/shmmetrics \
+	      $(DESTDIR)$(DATADIR)/zsh/site-functions/_shmmetrics $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
 
 clean:
 	$(CARGO) clean

@@ -33,6 +33,7 @@ $(PY):
 	$(PYTHON) -m venv $(PY_VENV)
 
 $(PY_STAMP): $(PY_SOURCES) | $(PY)
+	@echo "== installing the Python binding into $(PY_VENV) (pip builds the library again with setuptools-rust; about a minute)"
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python $(PY_TEST_DEPS)
 	@touch $@
 
@@ -47,9 +48,10 @@ python-test: $(PY_STAMP) examples
 	  SHMMETRICS_EXPECT_INSTALLED=$(PY_VENV) \
 	  timeout -k 10 $(PY_TEST_TIMEOUT) $(PY) -m pytest -q -p no:cacheprovider $(TOP)/bindings/python/tests
 
-python-demo: $(PY_STAMP)
-	@echo "== Python: a fork and a spawn worker write $(DEMO_ZONE); everything is read back"
-	$(PY_CLEAN_ENV) $(PY) examples/python/example.py $(DEMO_ZONE)
+python-demo: $(PY_STAMP) cli
+	@echo "== Python: a fork and a spawn worker each add 1000 to the same example_requests_total"
+	@$(PY_CLEAN_ENV) $(PY) examples/python/example.py $(DEMO_ZONE)
+	@$(DEMO_STEP) Python
 
 python-bench: $(PY_STAMP)
 	$(PY_CLEAN_ENV) $(PY) bindings/python/benchmarks/bench_inc.py
