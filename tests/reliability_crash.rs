@@ -432,7 +432,7 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     let dir = TempDir::new("crash-full");
     let zone_path = dir.path("zone");
     // Ten entries for three workers holding one counter each and churning 64 names.
-    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     assert_eq!(zone.capacity(), 10);
     let mut incarnation = 0u64;
     let mut spawn = |slot: usize, rng: &mut Rng| {

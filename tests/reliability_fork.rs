@@ -47,7 +47,7 @@ fn tmp_zone(tag: &str) -> std::path::PathBuf {
 fn forked_child_inherited_handle_keeps_its_metric() {
     let path = tmp_zone("fork");
     // Capacity 10: nine fillers and fork_x fill it, so the next registration reuses fork_x's entry.
-    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     assert_eq!(zone.capacity(), 10);
     let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
@@ -85,7 +85,7 @@ fn forked_child_inherited_handle_keeps_its_metric() {
 #[test]
 fn forked_child_that_registers_first_keeps_its_inherited_handle() {
     let path = tmp_zone("fork2");
-    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
     x.inc(1);

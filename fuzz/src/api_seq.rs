@@ -39,7 +39,7 @@ const NAMES: [&str; 12] = [
     "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
 ];
 /// Creation sizes: the minimum (10 metrics, so "full" is reachable) and 64 KiB (100 metrics).
-const SIZES: [u64; 3] = [16512, 20480, 65536];
+const SIZES: [u64; 3] = [20608, 24576, 65536];
 const ZONE_SLOTS: usize = 3;
 const HANDLE_SLOTS: usize = 12;
 const MAX_OPS: usize = 400;

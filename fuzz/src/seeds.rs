@@ -80,14 +80,14 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
     let long = "l".repeat(255);
     let metrics: Vec<(&str, u8, i64)> =
         vec![("requests_total{method=\"GET\"}", 0, 42), ("queue_depth", 1, -7), ("temperature", 2, 21), ("released", 0, 1), (&long, 0, i64::MAX), ("é", 1, 3)];
-    let valid = zone_image(20480, &metrics, &["released"]);
+    let valid = zone_image(24576, &metrics, &["released"]);
     let full: Vec<(String, u8, i64)> = (0..10).map(|i| (format!("m{i}"), (i % 3) as u8, i as i64)).collect();
     let full_refs: Vec<(&str, u8, i64)> = full.iter().map(|(n, k, v)| (n.as_str(), *k, *v)).collect();
     let len = valid.len();
     let mut v: Vec<(String, Vec<u8>)> = vec![
-        ("valid-empty".into(), zone_image(16512, &[], &[])),
+        ("valid-empty".into(), zone_image(20608, &[], &[])),
         ("valid-metrics".into(), valid.clone()),
-        ("valid-full".into(), zone_image(20480, &full_refs, &[])),
+        ("valid-full".into(), zone_image(24576, &full_refs, &[])),
         ("valid-64k".into(), zone_image(65536, &metrics, &[])),
         // Truncated files.
         ("truncated-0".into(), Vec::new()),
@@ -107,7 +107,7 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
         // Not a zone.
         ("wrong-magic".into(), with(&valid, |d| d[0] ^= 0x20)),
         ("other-endian".into(), with(&valid, |d| d[..8].reverse())),
-        ("zeros".into(), vec![0; 20480]),
+        ("zeros".into(), vec![0; 24576]),
         // Versions.
         ("future-major".into(), with(&valid, |d| put(d, 8, 2, 2))),
         ("major-0".into(), with(&valid, |d| put(d, 8, 2, 0))),

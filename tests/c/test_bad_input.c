@@ -400,10 +400,10 @@ static void setup(void) {
 
     /* The smallest zone, filled up. */
     EXPECT_ST(shm_zone_open("tiny", 1, SHM_OPEN_CREATE, &tiny), SHM_ERR_INVALID_SIZE);
-    EXPECT_ST(shm_zone_open("tiny", 16512, SHM_OPEN_CREATE, &tiny), SHM_OK);
+    EXPECT_ST(shm_zone_open("tiny", 20608, SHM_OPEN_CREATE, &tiny), SHM_OK);
     shm_stats s;
     EXPECT_ST(shm_zone_stats(tiny, &s), SHM_OK);
-    EXPECT(s.capacity > 0 && s.capacity < 64 && s.file_size == 20480);
+    EXPECT(s.capacity > 0 && s.capacity < 64 && s.file_size == 24576);
     for (uint32_t i = 0; i < s.capacity && i < 64; i++) {
         char name[32];
         snprintf(name, sizeof name, "fill_%u", i);
