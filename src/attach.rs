@@ -70,10 +70,12 @@ impl Hasher for NameHasher {
     }
 }
 
-type NameMap = HashMap<Box<[u8]>, u32, BuildHasherDefault<NameHasher>>;
+/// The entries this process holds, by name.
+type NameMap = HashMap<Box<[u8]>, Held, BuildHasherDefault<NameHasher>>;
 
 /// One entry this process holds.
 struct Held {
+    index: u32,
     generation: u64,
     kind: Kind,
     /// Handles (and binding refs) on it.
@@ -103,8 +105,7 @@ pub(crate) struct Local {
     pub(crate) me: Option<Holder>,
     /// A forked child whose inherited holds are still implied by its parent's bits.
     inherited: bool,
-    names: NameMap,
-    held: HashMap<u32, Held>,
+    held: NameMap,
     /// Forks so far; children are recorded with the count at their fork.
     forks: u64,
     children: Vec<(Holder, u64)>,
@@ -126,7 +127,7 @@ pub(crate) fn reopen(file: &File) -> Result<File> {
 
 impl Local {
     pub(crate) fn new(me: Option<Holder>) -> Local {
-        Local { pid: current_pid(), me, inherited: false, names: NameMap::default(), held: HashMap::new(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
+        Local { pid: current_pid(), me, inherited: false, held: NameMap::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
     }
 
     /// In a forked child: `me` is the slot its parent prepared (None: none was).
@@ -139,8 +140,7 @@ impl Local {
     }
 
     fn record(&mut self, name: &[u8], index: u32, generation: u64, kind: Kind) {
-        self.names.insert(name.into(), index);
-        self.held.insert(index, Held { generation, kind, count: 1, taken_at: self.forks });
+        self.held.insert(name.into(), Held { index, generation, kind, count: 1, taken_at: self.forks });
     }
 }
 
@@ -252,11 +252,11 @@ impl Shared {
         if !local.inherited {
             return;
         }
-        for (&i, h) in &local.held {
-            let m = self.map.meta(i);
-            set_owner(&self.map, i, me.slot);
+        for h in local.held.values() {
+            let m = self.map.meta(h.index);
+            set_owner(&self.map, h.index, me.slot);
             if m.state.load(Ordering::SeqCst) != STATE_LIVE || m.generation.load(Ordering::SeqCst) != h.generation {
-                clear_owner(&self.map, i, me.slot); // freed by the parent before the fork took hold
+                clear_owner(&self.map, h.index, me.slot); // freed by the parent before the fork took hold
             }
         }
         self.map.attach_record(me.slot).parent.store(0, Ordering::SeqCst);
@@ -300,13 +300,13 @@ impl Shared {
     }
 
     fn register_inner(&self, name: &[u8], kind: Kind) -> Result<(u32, u64)> {
-        check_name(name)?;
         let hash;
         {
             let mut local = self.local();
             if let Some(found) = Self::held(&mut local, name, kind) {
-                return found;
+                return found; // only valid names are ever held
             }
+            check_name(name)?;
             let me = self.writer(&mut local)?;
             self.check_file_now_and_then(&mut local)?;
             self.materialize(&mut local, me);
@@ -343,13 +343,19 @@ impl Shared {
 
     /// A name this process holds: one more handle on it.
     fn held(local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
-        let &index = local.names.get(name)?;
-        let h = local.held.get_mut(&index).expect("names and held agree");
+        let h = local.held.get_mut(name)?;
         if h.kind != kind {
             return Some(Err(mismatch(name, h.kind as u32, kind)));
         }
         h.count += 1;
-        Some(Ok((index, h.generation)))
+        Some(Ok((h.index, h.generation)))
+    }
+
+    /// The name of entry `index` as registered (we hold it, so it cannot change under us).
+    fn name_of(&self, index: u32) -> ([u8; 256], usize) {
+        let mut buf = [0u8; 256];
+        let n = self.map.meta(index).read_name(&mut buf);
+        (buf, n)
     }
 
     /// Sets our owner bit on a live entry found without the lock, unless it stopped being that
@@ -393,7 +399,8 @@ impl Shared {
             let mut local = self.local();
             let me = self.writer(&mut local)?;
             self.materialize(&mut local, me);
-            match local.held.get_mut(&index) {
+            let (name, n) = self.name_of(index);
+            match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
                 Some(h) if h.generation == generation && h.count > 1 => {
                     h.count -= 1;
                     return Ok(());
@@ -405,7 +412,8 @@ impl Shared {
         let guard = self.lock(me)?;
         self.check_file(&self.file)?;
         let mut local = self.local();
-        let h = match local.held.get_mut(&index) {
+        let (name, n) = self.name_of(index);
+        let h = match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
             Some(h) if h.generation == generation && h.count > 0 => h,
             _ => return Err(Error::new(Status::SHM_ERR_CLOSED, "handle was already released")),
         };
@@ -414,8 +422,7 @@ impl Shared {
             return Ok(());
         }
         let taken_at = h.taken_at;
-        local.held.remove(&index);
-        local.names.retain(|_, i| *i != index);
+        local.held.remove(&name[..n]);
         local.children.retain(|&(c, _)| slots::linked(&self.map, me, c));
         for &(child, fork_no) in &local.children {
             if taken_at < fork_no {
@@ -489,7 +496,7 @@ impl Drop for Shared {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
         let children = std::mem::take(&mut local.children);
-        let held: Vec<(u32, u64)> = local.held.iter().map(|(&i, h)| (i, h.generation)).collect();
+        let held: Vec<(u32, u64)> = local.held.values().map(|h| (h.index, h.generation)).collect();
         if self.remove_on_close {
             self.remove_if_last(me);
         }

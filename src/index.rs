@@ -46,6 +46,10 @@ pub fn fnv1a32(bytes: &[u8]) -> u32 {
 
 /// Checks a metric name: 1..=NAME_MAX bytes of UTF-8 without NUL. Never truncates.
 pub fn check_name(name: &[u8]) -> Result<()> {
+    // The common case in one vectorisable pass: printable-or-control ASCII without NUL.
+    if (1..=NAME_MAX).contains(&name.len()) && name.iter().fold(true, |ok, &b| ok & (b.wrapping_sub(1) < 0x7F)) {
+        return Ok(());
+    }
     if name.is_empty() {
         return Err(Error::new(Status::SHM_ERR_INVALID_NAME, "metric name is empty"));
     }

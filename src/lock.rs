@@ -53,6 +53,11 @@ impl Holder {
     }
 }
 
+/// The writer slot a lock word names (None: free).
+pub(crate) fn holder_slot(word: u64) -> Option<u32> {
+    (word != 0).then(|| Holder::from_word(word).map_or(u32::MAX, |h| h.slot))
+}
+
 /// The registration lock, held until dropped.
 pub(crate) struct RegLock<'a> {
     locked: Locked<'a>,

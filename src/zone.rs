@@ -43,6 +43,8 @@ pub struct Stats {
     pub lock_takeovers: u64,
     /// Index repairs after a registrar died mid-change.
     pub repairs: u64,
+    /// The writer slot holding the registration lock at the moment of reading, if any.
+    pub lock_holder: Option<u32>,
     pub file_size: u64,
     pub version_major: u16,
     pub version_minor: u16,
@@ -212,6 +214,7 @@ impl Zone {
             lock_timeouts: if g.legacy { 0 } else { h.lock_timeouts.load(Ordering::Relaxed) },
             lock_takeovers: if g.legacy { 0 } else { h.lock_takeovers.load(Ordering::Relaxed) },
             repairs: h.repairs.load(Ordering::Relaxed),
+            lock_holder: if g.legacy { None } else { crate::lock::holder_slot(h.lock.load(Ordering::Acquire)) },
             file_size: g.file_size,
             version_major: h.version_major.load(Ordering::Relaxed),
             version_minor: h.version_minor.load(Ordering::Relaxed),
