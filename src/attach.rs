@@ -312,6 +312,8 @@ impl Shared {
             self.materialize(&mut local, me);
             hash = fnv1a32(name);
             if let Some(f) = read::lookup(&self.map, name, hash, LOOKUP_STEPS) {
+                #[cfg(test)]
+                tests::BEFORE_JOIN.with(|h| h.take().map(|f| f()));
                 if f.kind != kind as u32 {
                     return Err(mismatch(name, f.kind, kind));
                 }
@@ -395,6 +397,7 @@ impl Shared {
     }
 
     fn release_inner(&self, index: u32, generation: u64) -> Result<()> {
+        self.check_file(&self.file)?;
         let me = {
             let mut local = self.local();
             let me = self.writer(&mut local)?;
@@ -410,7 +413,6 @@ impl Shared {
             }
         };
         let guard = self.lock(me)?;
-        self.check_file(&self.file)?;
         let mut local = self.local();
         let (name, n) = self.name_of(index);
         let h = match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
@@ -509,5 +511,72 @@ impl Drop for Shared {
             }
         }
         slots::release_clean(&self.map, me);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+
+    use crate::zone::test_zone;
+    use crate::{OpenOptions, Zone};
+
+    thread_local! {
+        /// Runs between a lock-free lookup and the join (a preemption at the worst moment).
+        pub static BEFORE_JOIN: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    }
+
+    /// The entry found without the lock is freed and reused for another name before we set our
+    /// bit: the join must notice (the entry is no longer that registration), take its bit back,
+    /// and register the name anew, never hand out the other metric's slot.
+    #[test]
+    fn a_join_that_loses_the_race_with_a_release_registers_anew() {
+        let (owner, path) = test_zone("lostjoin");
+        let joiner = Zone::open_path(&path, &OpenOptions::default()).unwrap();
+        let x = owner.counter("x").unwrap();
+        x.inc(5);
+        let x_index = x.0.index();
+        let owner2 = owner.clone();
+        BEFORE_JOIN.with(|h| {
+            h.set(Some(Box::new(move || {
+                x.release().unwrap(); // nobody else holds x: freed
+                let y = owner2.counter("y").unwrap(); // the free entry is reused at once
+                assert_eq!(y.0.index(), x_index);
+                y.inc(7);
+                std::mem::forget(y);
+            })))
+        });
+        let mine = joiner.counter("x").unwrap();
+        assert_ne!(mine.0.index(), x_index, "joined the entry that now holds y");
+        let e = joiner.entry(mine.0.index()).unwrap();
+        assert_eq!((e.name.as_str(), e.generation), ("x", mine.0.generation()));
+        mine.inc(1);
+        let y = joiner.metrics().find(|m| m.name == "y").unwrap();
+        assert_eq!(y.bits, 7, "y's value is untouched");
+        let owners_of_y: Vec<u32> = crate::index::owner_slots(&owner.shared.map, x_index).collect();
+        assert_eq!(owners_of_y.len(), 1, "the joiner took its bit back from y's entry");
+        assert!(owner.verify().unwrap().is_empty());
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A joiner sets its bit after the releaser found no other owner but before it marked the
+    /// entry FREEING: the releaser must see the new bit when it looks again, and back off.
+    #[test]
+    fn a_release_that_meets_a_late_joiner_keeps_the_metric() {
+        let (owner, path) = test_zone("latejoin");
+        let joiner = Zone::open_path(&path, &OpenOptions::default()).unwrap();
+        let x = owner.counter("x").unwrap();
+        x.inc(5);
+        let joined = std::rc::Rc::new(Cell::new(None));
+        let j = joined.clone();
+        crate::index::BEFORE_FREEING.with(|h| h.set(Some(Box::new(move || j.set(Some(joiner.counter("x").unwrap()))))));
+        x.release().unwrap();
+        let mine = joined.take().expect("the joiner ran");
+        assert_eq!(mine.count(), 5, "the value stayed");
+        let e = owner.entry(mine.0.index()).expect("the entry stayed live");
+        assert_eq!((e.name.as_str(), e.generation), ("x", mine.0.generation()));
+        assert_eq!(owner.stats().unwrap().used, 1);
+        assert!(owner.verify().unwrap().is_empty());
+        let _ = std::fs::remove_file(path);
     }
 }

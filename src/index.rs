@@ -76,6 +76,13 @@ thread_local! {
     pub static CRASH_AFTER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs after a release found no other owner and before it marks the entry
+    /// FREEING (a joiner arriving at the worst moment).
+    pub static BEFORE_FREEING: std::cell::Cell<Option<Box<dyn FnOnce()>>> = const { std::cell::Cell::new(None) };
+}
+
 /// A point inside an index change where a killed holder may stop; a no-op outside tests.
 #[inline(always)]
 fn step() {
@@ -247,6 +254,8 @@ impl Locked<'_> {
         if owner_slots(map, i).any(&mut *live) {
             return false;
         }
+        #[cfg(test)]
+        BEFORE_FREEING.with(|h| h.take().map(|f| f()));
         self.begin();
         m.state.store(STATE_FREEING, Ordering::SeqCst);
         let joined = map.owners(i).iter().zip(before).any(|(w, b)| w.load(Ordering::SeqCst) & !b != 0);

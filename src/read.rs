@@ -100,8 +100,14 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
     let m = map.meta(i);
     let legacy = map.geometry().legacy;
     let mut name = [0u8; 256];
-    for _ in 0..16 {
+    for _ in 0..64 {
         let state = m.state.load(Ordering::Acquire);
+        if state == STATE_FREEING {
+            // Being freed, or a release that backs off because a joiner arrived (it restores
+            // LIVE at once): look again shortly rather than skip a metric that stays.
+            std::hint::spin_loop();
+            continue;
+        }
         if state != STATE_LIVE {
             return None;
         }

@@ -254,49 +254,77 @@ fn a_stopped_lock_holder_bounds_waits_and_never_blocks_fork() {
     assert!(zone.verify().unwrap().is_empty());
 }
 
-/// Lock-free joins race with releases that free the entry and registrations that reuse it: an
-/// increment through a joined handle must always land in its own metric. One attachment keeps
-/// joining and releasing `shared`; others churn names so freed entries are reused at once; the
-/// churners check that their fresh metrics hold exactly what they added.
+/// Sleeps a few hundred microseconds inside a signal handler: a thread that gets the signal is
+/// preempted wherever it happens to be, e.g. between finding an entry and joining it.
+extern "C" fn nap(_: libc::c_int) {
+    let t = libc::timespec { tv_sec: 0, tv_nsec: 300_000 };
+    // SAFETY: nanosleep is async-signal-safe; `t` is a valid timespec.
+    unsafe { libc::nanosleep(&t, std::ptr::null_mut()) };
+}
+
+/// Lock-free joins race with releases that free the entry and registrations that reuse it at
+/// once (capacity 10). Four attachments keep joining and releasing `shared`, two churn other
+/// names; the joiners are preempted at random points by a signal that naps. Every handle must
+/// point at the registration it was given for: the entry at its index still has its name and
+/// registration id (a join that did not re-check the entry after setting its bit would hand out
+/// an entry freed and reused meanwhile).
 #[test]
 fn lock_free_joins_racing_with_releases_never_cross_metrics() {
     let dir = TempDir::new("join");
     let path = dir.path("z");
-    let _zone = Zone::open_path(&path, &create(24576)).unwrap(); // capacity 10: constant reuse
+    let zone = Zone::open_path(&path, &create(24576)).unwrap();
+    // SAFETY: installs a handler that only calls nanosleep.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = nap as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let threads: Vec<_> = (0..3)
+    let workers: Vec<_> = (0..6)
         .map(|t| {
             let (path, stop) = (path.clone(), stop.clone());
             std::thread::spawn(move || {
                 let z = Zone::open_path(&path, &attach()).unwrap(); // its own writer slot
-                let mut rounds = 0u64;
+                let (mut rounds, mut joined) = (0u64, 0u64);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if t == 0 {
-                        if let Ok(c) = z.counter("shared") {
-                            c.inc(1);
-                            let _ = c.release();
-                        }
-                    } else {
-                        let name = format!("churn_{t}_{}", rounds % 3);
-                        if let Ok(c) = z.counter(&name) {
-                            let before = c.count();
-                            c.inc(1000);
-                            assert_eq!(c.count(), before + 1000, "another metric's increment landed in {name}");
-                            let _ = c.release();
-                        }
+                    let name = if t < 4 { "shared".to_string() } else { format!("churn_{t}_{}", rounds % 3) };
+                    if let Ok(c) = z.counter(&name) {
+                        // A concurrent release may make the entry FREEING for an instant before
+                        // it sees our bit and backs off: look again until it settles.
+                        let e = (0..1000)
+                            .find_map(|_| {
+                                z.entry(c.0.index()).or_else(|| {
+                                    std::thread::yield_now();
+                                    None
+                                })
+                            })
+                            .expect("a held entry is live");
+                        assert_eq!((e.name.as_str(), e.generation), (name.as_str(), c.0.generation()), "handle for {name} points at another registration");
+                        joined += (c.count() > 0) as u64;
+                        c.inc(1);
+                        let _ = c.release();
                     }
                     rounds += 1;
                 }
-                rounds
+                (rounds, joined)
             })
         })
         .collect();
-    std::thread::sleep(deadline - Instant::now());
+    let targets: Vec<libc::pthread_t> = workers.iter().take(4).map(std::os::unix::thread::JoinHandleExt::as_pthread_t).collect();
+    let t = Instant::now();
+    let mut k = 0;
+    while t.elapsed() < Duration::from_secs(3) {
+        // SAFETY: the threads are alive until `stop` is set below.
+        unsafe { libc::pthread_kill(targets[k % targets.len()], libc::SIGUSR1) };
+        k += 1;
+        std::thread::sleep(Duration::from_micros(200));
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rounds: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(rounds.iter().all(|&r| r > 100), "{rounds:?}");
-    assert!(_zone.verify().unwrap().is_empty());
+    let results: Vec<(u64, u64)> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(results.iter().all(|&(r, _)| r > 100), "{results:?}");
+    assert!(results[..4].iter().map(|&(_, j)| j).sum::<u64>() > 10, "the joiners met each other: {results:?}");
+    assert!(zone.verify().unwrap().is_empty());
 }
 
 /// A zone written by the 1.0 library (before configurable writer slots) can still be read:
