@@ -121,12 +121,8 @@ fn check_trust(meta: &std::fs::Metadata, path: &Path, opts: &OpenOptions) -> Res
     let me = sys::effective_uid();
     let hint = "pass SHM_OPEN_TRUST_SHARED (trust_shared) to share a zone between users on purpose, or use a private $SHMMETRICS_DIR";
     if meta.uid() != me {
-        let msg = format!(
-            "{} is owned by {}, not by this process's user {}; refusing to write to it ({hint})",
-            path.display(),
-            sys::describe_user(meta.uid()),
-            sys::describe_user(me)
-        );
+        let msg =
+            format!("{} is owned by {}, not by this process's user {}; refusing to write to it ({hint})", path.display(), sys::describe_user(meta.uid()), sys::describe_user(me));
         return Err(Error::new(Status::SHM_ERR_UNTRUSTED, msg));
     }
     let foreign_write = meta.mode() & 0o022 & !opts.mode;
