@@ -3,10 +3,11 @@
 //! `docs/FORMAT.md`'s tables. Every offset and size comes from the structs in `layout.rs`
 //! (`offset_of!`, `size_of`), so a layout change reaches all of them at once.
 //!
-//! Each record lists its fields once, by name; the compiler checks that list against the struct
-//! (an exhaustive pattern: a field added to or removed from the struct without this list
-//! following is a build error) and that the fields tile the record without gaps. This module is
-//! a child of `layout`, so it sees the private (`name`, reserved) fields too.
+//! Each record lists its fields once, by name, in any order; the compiler checks that list
+//! against the struct (an exhaustive pattern: a field added to the struct and not listed here is
+//! a build error, "pattern requires `..`" or "does not have a field") and that the fields tile
+//! the record without gaps. This module is a child of `layout`, so it sees the private (`name`,
+//! reserved) fields too.
 //!
 //! Not for the library itself, which goes through `Mapping`'s typed accessors.
 
@@ -63,6 +64,11 @@ impl Field {
     /// The same field in a record that starts at `base` in an image.
     pub const fn at(self, base: usize) -> Field {
         Field { offset: base + self.offset, ..self }
+    }
+
+    /// A reserved field: zero, for future use (`docs/FORMAT.md` calls them all "reserved").
+    pub fn is_reserved(self) -> bool {
+        self.name.starts_with("_reserved")
     }
 
     /// Word `i` of an array field, as a field of its own.
@@ -123,7 +129,23 @@ impl Record {
     }
 }
 
-/// Whether `fields` cover `0..size` exactly, in order, without gaps or overlaps.
+/// `fields` in offset order (the lists below need not follow the struct's order).
+const fn by_offset<const N: usize>(mut fields: [Field; N]) -> [Field; N] {
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && fields[j - 1].offset > fields[j].offset {
+            let t = fields[j];
+            fields[j] = fields[j - 1];
+            fields[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    fields
+}
+
+/// Whether `fields` (in offset order) cover `0..size` exactly, without gaps or overlaps.
 const fn tiles(fields: &[Field], size: usize) -> bool {
     let mut end = 0;
     let mut i = 0;
@@ -138,7 +160,8 @@ const fn tiles(fields: &[Field], size: usize) -> bool {
 }
 
 /// `record!(module, Struct, "title" { field, ... })`: a module with one `Field` constant per
-/// field (named like the field) and `RECORD`, checked against the struct at compile time.
+/// field (named like the field) and `RECORD` (the fields in offset order), checked against the
+/// struct at compile time.
 macro_rules! record {
     ($(#[$doc:meta])* $module:ident, $s:ident, $title:literal { $($f:ident),+ $(,)? }) => {
         $(#[$doc])*
@@ -151,14 +174,15 @@ macro_rules! record {
                     Field { name: stringify!($f), offset: offset_of!($s, $f), size, word }
                 };
             )+
-            pub const RECORD: Record = Record { title: $title, size: size_of::<$s>(), fields: &[$($f),+] };
+            pub const RECORD: Record = Record { title: $title, size: size_of::<$s>(), fields: &by_offset([$($f),+]) };
 
-            // Every field of the struct is listed: a new or renamed one breaks this pattern.
+            // Every field of the struct is listed: a field the list lacks fails this pattern
+            // ("pattern requires `..`"); add its name to the list below.
             #[allow(dead_code)]
             fn listed_fields_are_all_fields(r: &$s) {
                 let $s { $($f: _),+ } = r;
             }
-            const _: () = assert!(tiles(RECORD.fields, RECORD.size), concat!(stringify!($s), ": fields out of order or padding between them"));
+            const _: () = assert!(tiles(RECORD.fields, RECORD.size), concat!(stringify!($s), ": the listed fields leave a gap; is a field missing from its list in layout_table.rs?"));
         }
     };
 }
@@ -192,6 +216,12 @@ record!(
 
 /// Every record type, in the order `docs/FORMAT.md` describes them.
 pub const RECORDS: [Record; 4] = [header::RECORD, attach::RECORD, meta::RECORD, value::RECORD];
+
+/// Bucket head `b` of an image (a `u32` metadata record index or `NIL`), from the image's header.
+pub fn bucket_head(image: &[u8], b: usize) -> Field {
+    let (size, word) = size_and_word(|m: &super::Mapping| m.bucket(0));
+    Field { name: "bucket head", offset: header::buckets_offset.get(image) as usize + b * size, size, word }
+}
 
 /// Offset of metadata record `i` in an image, from the image's own header.
 pub fn meta_record(image: &[u8], i: usize) -> usize {
