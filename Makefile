@@ -5,6 +5,7 @@
 CARGO      ?= cargo
 CC         ?= cc
 CXX        ?= c++
+OBJCOPY    ?= objcopy
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 LIBDIR     ?= $(PREFIX)/lib
@@ -113,17 +114,12 @@ c-demo: $(BUILD)/examples/c_example
 	@echo "== C: two processes write $(DEMO_ZONE)"
 	$(BUILD)/examples/c_example $(DEMO_ZONE)
 
-# Install into a staging directory, then build and run the README's C example against it
-# with pkg-config, as a user would.
-install-test: lib
-	@rm -rf $(BUILD)/stage && mkdir -p $(BUILD)/stage/zones
-	@$(MAKE) --no-print-directory install DESTDIR=$(BUILD)/stage PREFIX=/usr SHMM_LIB_BUILT=1 >/dev/null
-	@awk '/^```c$$/{on=1;next} /^```$$/{if(on)exit} on' README.md > $(BUILD)/stage/readme.c
-	@test -L $(BUILD)/stage/usr/lib/libshmmetrics.so.$(MAJOR)
-	$(CC) -std=c11 $(CWARN) $(BUILD)/stage/readme.c -o $(BUILD)/stage/readme \
-	  $$(PKG_CONFIG_SYSROOT_DIR=$(BUILD)/stage PKG_CONFIG_LIBDIR=$(BUILD)/stage/usr/lib/pkgconfig pkg-config --cflags --libs shmmetrics)
-	SHMMETRICS_DIR=$(BUILD)/stage/zones LD_LIBRARY_PATH=$(BUILD)/stage/usr/lib $(BUILD)/stage/readme
-	@test -f $(BUILD)/stage/zones/shmmetrics-myapp && echo "install: README example builds with pkg-config and runs"
+# The README's C program, built and run with each of the README's commands as printed (from the
+# tree, installed into a prefix, installed into /usr/local with ldconfig), and what make install
+# promises (lean libraries, debug info gdb finds, DESTDIR): see tests/readme/run.sh.
+# `+`: the nested makes of the README's install commands share this make's job slots.
+install-test: $(LIB_STAMP)
+	+CC="$(CC)" CWARN="$(CWARN)" sh $(TOP)/tests/readme/run.sh $(TOP) $(BUILD)/readme $(VERSION) $(MAJOR)
 
 # ---- language rules ------------------------------------------------------------------------
 -include mk/*.mk
@@ -138,18 +134,28 @@ demo: lib
 bench: $(BENCH_TARGETS)
 
 # ---- install -------------------------------------------------------------------------------
+# Release builds keep debug info (debug = 1 in Cargo.toml), for the tests' backtraces and for
+# debugging from the tree. Installed libraries are lean: the shared library's debug info moves to
+# $(LIBDIR)/.debug/, where gdb looks for the file its .gnu_debuglink names; the static library
+# loses its debug info (link the tree's target/release/libshmmetrics.a to debug a static build).
+SO_DEBUG := $(LIBDIR)/.debug/libshmmetrics.so.$(VERSION).debug
+
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	$(OBJCOPY) --only-keep-debug $(LIBSO) $(DESTDIR)$(SO_DEBUG)
+	chmod 0644 $(DESTDIR)$(SO_DEBUG)
+	$(OBJCOPY) --strip-debug --add-gnu-debuglink=$(DESTDIR)$(SO_DEBUG) $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	chmod 0755 $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
 	ln -sf libshmmetrics.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(MAJOR)
 	ln -sf libshmmetrics.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libshmmetrics.so
-	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	$(OBJCOPY) --strip-debug $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	chmod 0644 $(DESTDIR)$(LIBDIR)/libshmmetrics.a
 	install -m 0644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' shmmetrics.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a \
+	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a $(DESTDIR)$(SO_DEBUG) \
 	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
 
 clean:
