@@ -392,7 +392,8 @@ fn file_zeroed_under_the_mapping_is_not_silent() {
     assert_eq!(z.counter("requests_total").err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT), "register");
 }
 
-/// Known core bug found by the fuzzer (`fuzz/corpus/zone_file/seed-lie-values-misaligned-64`).
+/// A value region aligned to 64 but not 128 bytes was accepted (found by the fuzzer:
+/// `fuzz/corpus/zone_file/seed-lie-values-misaligned-64`; docs/RELIABILITY.md, core bug 1).
 #[test]
 fn value_region_misaligned_to_128_is_refused() {
     let dir = TempDir::new("misaligned");
@@ -404,7 +405,7 @@ fn value_region_misaligned_to_128_is_refused() {
     assert_eq!(open_err(&p, &read_only()), Status::SHM_ERR_CORRUPT);
 }
 
-/// Known core bug found by the fuzzer: `next_generation` near `u64::MAX`.
+/// `next_generation` near `u64::MAX` wrapped to generation 0 (found by the fuzzer).
 #[test]
 fn generation_counter_at_its_limit_is_handled() {
     let dir = TempDir::new("generation");
@@ -422,7 +423,7 @@ fn generation_counter_at_its_limit_is_handled() {
     }
 }
 
-/// Known core bug: repair leaves entries whose generation is out of range.
+/// Repair used to leave entries whose generation is out of range.
 #[test]
 fn repair_fixes_out_of_range_generations() {
     let dir = TempDir::new("genrange");
@@ -438,7 +439,7 @@ fn repair_fixes_out_of_range_generations() {
     assert!(problems.is_empty(), "{problems:?}");
 }
 
-/// Known core bug: iteration yields damaged entries whose name is empty or holds a NUL.
+/// Iteration used to yield damaged entries whose name is empty or holds a NUL.
 #[test]
 fn iteration_skips_entries_with_invalid_names() {
     let dir = TempDir::new("badnames");
