@@ -28,10 +28,11 @@ pub struct Field {
     pub word: usize,
 }
 
-/// A record type: its name as `docs/FORMAT.md` titles its section, its size, its fields in
-/// offset order.
+/// A record type: its short name (that of its module here), its name as `docs/FORMAT.md` titles
+/// its section, its size, its fields in offset order.
 #[derive(Clone, Copy, Debug)]
 pub struct Record {
+    pub key: &'static str,
     pub title: &'static str,
     pub size: usize,
     pub fields: &'static [Field],
@@ -174,7 +175,7 @@ macro_rules! record {
                     Field { name: stringify!($f), offset: offset_of!($s, $f), size, word }
                 };
             )+
-            pub const RECORD: Record = Record { title: $title, size: size_of::<$s>(), fields: &by_offset([$($f),+]) };
+            pub const RECORD: Record = Record { key: stringify!($module), title: $title, size: size_of::<$s>(), fields: &by_offset([$($f),+]) };
 
             // Every field of the struct is listed: a field the list lacks fails this pattern
             // ("pattern requires `..`"); add its name to the list below.

@@ -1,6 +1,8 @@
-//! `docs/FORMAT.md` against the code: the header, attach, metadata and value record tables
-//! (offset, size and name of every field, in order, reserved ranges included) and the record
-//! sizes in their section titles must be those of the layout structs (`shmmetrics::layout_table`).
+//! `docs/FORMAT.md` and `tests/vectors/zone_layout.json` against the code: the header, attach,
+//! metadata and value record tables (offset, size and name of every field, in order, reserved
+//! ranges included) and the record sizes must be those of the layout structs
+//! (`shmmetrics::layout_table`). The JSON file is for tests in other languages (the C tests);
+//! `SHMM_WRITE_VECTORS=1 cargo test --release --test format_doc` rewrites it from the code.
 
 use shmmetrics::layout_table::{RECORDS, Record};
 
@@ -85,4 +87,30 @@ fn the_table_parser_reads_rows_and_refuses_unnamed_fields() {
     for record in RECORDS {
         assert!(!expected(&record).is_empty());
     }
+}
+
+/// The layout as language-neutral vectors: one line per field, `"record.field"`, so that a C
+/// test can find a field with `strstr`.
+fn vectors() -> String {
+    let mut out = String::from(
+        "{\n  \"about\": \"Field offsets and sizes of the zone format (docs/FORMAT.md), generated from src/layout.rs by tests/format_doc.rs: do not edit, run SHMM_WRITE_VECTORS=1 cargo test --release --test format_doc\",\n",
+    );
+    let sizes: Vec<String> = RECORDS.iter().map(|r| format!("\"{}\": {}", r.key, r.size)).collect();
+    out += &format!("  \"record_sizes\": {{{}}},\n  \"fields\": {{\n", sizes.join(", "));
+    let fields: Vec<String> = RECORDS
+        .iter()
+        .flat_map(|r| r.fields.iter().filter(|f| !f.is_reserved()).map(move |f| format!("    \"{}.{}\": {{\"offset\": {}, \"size\": {}}}", r.key, f.name, f.offset, f.size)))
+        .collect();
+    out + &fields.join(",\n") + "\n  }\n}\n"
+}
+
+#[test]
+fn zone_layout_vectors_match_the_layout_structs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/zone_layout.json");
+    let want = vectors();
+    if std::env::var_os("SHMM_WRITE_VECTORS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let got = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(got == want, "{path} differs from src/layout.rs: run SHMM_WRITE_VECTORS=1 cargo test --release --test format_doc, and check what reads it (tests/c)");
 }
