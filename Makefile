@@ -5,6 +5,7 @@
 CARGO      ?= cargo
 CC         ?= cc
 CXX        ?= c++
+OBJCOPY    ?= objcopy
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 LIBDIR     ?= $(PREFIX)/lib
@@ -18,6 +19,8 @@ BUILD      := $(TOP)/build
 LIBSO      := $(RELEASE)/libshmmetrics.so
 LIBA       := $(RELEASE)/libshmmetrics.a
 HEADER     := include/shmmetrics.h
+# Newer than everything built from the library or the header whenever cargo changed either.
+LIB_STAMP  := $(RELEASE)/.shmmetrics-stamp
 
 CWARN      := -Wall -Wextra -Wpedantic -Werror
 CFLAGS     ?= -O2 -g
@@ -32,17 +35,24 @@ BENCH_TARGETS :=
 
 all: lib
 
-lib: $(LIBSO)
+# The library and the header: one cargo invocation per make run, however many rules (and
+# parallel jobs) need them. Rules that use them depend on $(LIB_STAMP) (or on lib, or on the
+# files, which lead to the same recipe). Cargo decides what is stale; build.rs regenerates the
+# header from src/ffi/ and links libshmmetrics.so.MAJOR beside the library. A make started by
+# this one (demo, install-test) gets SHMM_LIB_BUILT=1 and leaves cargo alone.
+lib header: $(LIB_STAMP)
 
-# Cargo decides what is stale; build.rs regenerates the header from src/ffi.rs.
-# The soname link lets programs linked with -lshmmetrics run from the build tree.
-$(LIBSO) $(LIBA) $(HEADER): FORCE
+$(LIBSO) $(LIBA) $(HEADER): $(LIB_STAMP) ;
+
+ifdef SHMM_LIB_BUILT
+$(LIB_STAMP): ;
+else
+$(LIB_STAMP): FORCE
 	$(CARGO) build --release --locked
-	@ln -sf libshmmetrics.so $(RELEASE)/libshmmetrics.so.$(MAJOR)
+	@if [ ! -e $@ ] || [ $(LIBSO) -nt $@ ] || [ $(LIBA) -nt $@ ] || [ $(HEADER) -nt $@ ]; then touch $@; fi
+endif
 
 FORCE:
-
-header: lib
 
 # build.rs regenerates include/shmmetrics.h from the source on every build, so a header that
 # differs from the committed one after a build means the committed header was stale.
@@ -57,17 +67,19 @@ check-header: lib
 rust-test:
 	$(CARGO) test --locked --release
 
+# The fuzz crate's fmt and clippy are added in mk/hostile.mk.
 lint:
+	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --release --all-targets -- -D warnings
 
 # ---- C -------------------------------------------------------------------------------------
 C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
 
-$(BUILD)/c/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+$(BUILD)/c/%: tests/c/%.c tests/c/check.h $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 
-$(BUILD)/c-asan/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+$(BUILD)/c-asan/%: tests/c/%.c tests/c/check.h $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Iinclude $< -o $@ $(LINK_SO)
 
@@ -81,7 +93,7 @@ c-test-valgrind: $(addprefix $(BUILD)/c/,$(C_TESTS))
 c-test: c-test-asan c-test-valgrind
 
 # The header alone, included twice, as C99/C11 and as C++11/17, with every warning an error.
-header-test: $(HEADER)
+header-test: $(LIB_STAMP)
 	@mkdir -p $(BUILD)
 	@printf '#include "shmmetrics.h"\n#include "shmmetrics.h"\nint main(void) { return shm_abi_version() == 0; }\n' > $(BUILD)/header_twice.c
 	$(CC) -std=c99 $(CWARN) -Iinclude -fsyntax-only $(BUILD)/header_twice.c
@@ -90,7 +102,7 @@ header-test: $(HEADER)
 	$(CXX) -std=c++17 $(CWARN) -Iinclude -fsyntax-only -x c++ $(BUILD)/header_twice.c
 
 # ---- examples ------------------------------------------------------------------------------
-$(BUILD)/examples/c_example: examples/c/example.c $(HEADER) | lib
+$(BUILD)/examples/c_example: examples/c/example.c $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 
@@ -102,17 +114,12 @@ c-demo: $(BUILD)/examples/c_example
 	@echo "== C: two processes write $(DEMO_ZONE)"
 	$(BUILD)/examples/c_example $(DEMO_ZONE)
 
-# Install into a staging directory, then build and run the README's C example against it
-# with pkg-config, as a user would.
-install-test: lib
-	@rm -rf $(BUILD)/stage && mkdir -p $(BUILD)/stage/zones
-	@$(MAKE) --no-print-directory install DESTDIR=$(BUILD)/stage PREFIX=/usr >/dev/null
-	@awk '/^```c$$/{on=1;next} /^```$$/{if(on)exit} on' README.md > $(BUILD)/stage/readme.c
-	@test -L $(BUILD)/stage/usr/lib/libshmmetrics.so.$(MAJOR)
-	$(CC) -std=c11 $(CWARN) $(BUILD)/stage/readme.c -o $(BUILD)/stage/readme \
-	  $$(PKG_CONFIG_SYSROOT_DIR=$(BUILD)/stage PKG_CONFIG_LIBDIR=$(BUILD)/stage/usr/lib/pkgconfig pkg-config --cflags --libs shmmetrics)
-	SHMMETRICS_DIR=$(BUILD)/stage/zones LD_LIBRARY_PATH=$(BUILD)/stage/usr/lib $(BUILD)/stage/readme
-	@test -f $(BUILD)/stage/zones/shmmetrics-myapp && echo "install: README example builds with pkg-config and runs"
+# The README's C program, built and run with each of the README's commands as printed (from the
+# tree, installed into a prefix, installed into /usr/local with ldconfig), and what make install
+# promises (lean libraries, debug info gdb finds, DESTDIR): see tests/readme/run.sh.
+# `+`: the nested makes of the README's install commands share this make's job slots.
+install-test: $(LIB_STAMP)
+	+CC="$(CC)" CWARN="$(CWARN)" sh $(TOP)/tests/readme/run.sh $(TOP) $(BUILD)/readme $(VERSION) $(MAJOR)
 
 # ---- language rules ------------------------------------------------------------------------
 -include mk/*.mk
@@ -122,23 +129,33 @@ test: $(TEST_TARGETS)
 
 demo: lib
 	@rm -f $(DEMO_ZONE)
-	@$(MAKE) --no-print-directory $(DEMO_TARGETS)
+	@$(MAKE) --no-print-directory $(DEMO_TARGETS) SHMM_LIB_BUILT=1
 
 bench: $(BENCH_TARGETS)
 
 # ---- install -------------------------------------------------------------------------------
+# Release builds keep debug info (debug = 1 in Cargo.toml), for the tests' backtraces and for
+# debugging from the tree. Installed libraries are lean: the shared library's debug info moves to
+# $(LIBDIR)/.debug/, where gdb looks for the file its .gnu_debuglink names; the static library
+# loses its debug info (link the tree's target/release/libshmmetrics.a to debug a static build).
+SO_DEBUG := $(LIBDIR)/.debug/libshmmetrics.so.$(VERSION).debug
+
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	$(OBJCOPY) --only-keep-debug $(LIBSO) $(DESTDIR)$(SO_DEBUG)
+	chmod 0644 $(DESTDIR)$(SO_DEBUG)
+	$(OBJCOPY) --strip-debug --add-gnu-debuglink=$(DESTDIR)$(SO_DEBUG) $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	chmod 0755 $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
 	ln -sf libshmmetrics.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(MAJOR)
 	ln -sf libshmmetrics.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libshmmetrics.so
-	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	$(OBJCOPY) --strip-debug $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	chmod 0644 $(DESTDIR)$(LIBDIR)/libshmmetrics.a
 	install -m 0644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' shmmetrics.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a \
+	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a $(DESTDIR)$(SO_DEBUG) \
 	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
 
 clean:

@@ -543,6 +543,12 @@ pub fn read_header_bytes(file: &File) -> std::io::Result<[u8; 256]> {
     Ok(buf)
 }
 
+/// The layout as a table of fields, for tests and fuzzers that edit zone images. A child module
+/// so that it sees every field; see the module's own documentation.
+#[doc(hidden)]
+#[path = "layout_table.rs"]
+pub mod table;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,9 @@ pub mod zone;
 pub use error::{Error, Result, Status};
 pub use index::Kind;
 pub use layout::NAME_MAX;
+/// Field offsets of the zone format, derived from the layout structs (for tests and fuzzers).
+#[doc(hidden)]
+pub use layout::table as layout_table;
 pub use metric::{Counter, Gauge, GaugeF64, Metric};
 pub use open::OpenOptions;
 pub use read::{Snapshot, Value};
