@@ -1,13 +1,15 @@
-# shmmetrics: `make` builds the library and header, `make demo` runs the main job,
-# `make test` runs every suite. Language-specific rules live in mk/*.mk and add themselves to
-# TEST_TARGETS / DEMO_TARGETS / BENCH_TARGETS.
+# shmmetrics: `make` builds the library, the header and the `shmmetrics` command; `make demo`
+# runs the main job; `make test` runs every suite. Language-specific rules live in mk/*.mk and
+# add themselves to TEST_TARGETS / DEMO_TARGETS / BENCH_TARGETS.
 
 CARGO      ?= cargo
 CC         ?= cc
 CXX        ?= c++
+OBJCOPY    ?= objcopy
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 
@@ -20,7 +22,9 @@ LIBSO      := $(RELEASE)/libshmmetrics.so
 LIBA       := $(RELEASE)/libshmmetrics.a
 HEADER     := include/shmmetrics.h
 SHMMETRICS := $(RELEASE)/shmmetrics
-DATADIR    ?= $(PREFIX)/share
+# Newer than everything built from the library, the header or the command whenever cargo
+# changed one of them.
+LIB_STAMP  := $(RELEASE)/.shmmetrics-stamp
 
 CWARN      := -Wall -Wextra -Wpedantic -Werror
 CFLAGS     ?= -O2 -g
@@ -30,24 +34,31 @@ TEST_TARGETS  := rust-test c-test header-test check-header lint install-test
 DEMO_TARGETS  := c-demo
 BENCH_TARGETS :=
 
-.PHONY: all lib header check-header test demo bench install uninstall clean \
+.PHONY: all lib header cli check-header test demo bench install uninstall clean \
         rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples install-test
 
 all: lib cli
 
-lib: $(LIBSO)
+# The library, the header and the shmmetrics command (cli/): one cargo invocation for the whole
+# workspace per make run, however many rules (and parallel jobs) need them. Rules that use them
+# depend on $(LIB_STAMP) (or on lib or cli, or on the files, which lead to the same recipe).
+# Cargo decides what is stale; build.rs regenerates the header from src/ffi/ and links
+# libshmmetrics.so.MAJOR beside the library. A make started by this one (demo, install-test)
+# gets SHMM_LIB_BUILT=1 and leaves cargo alone.
+lib header cli: $(LIB_STAMP)
 
-# One cargo run builds the workspace: the library, the header (build.rs regenerates it from
-# src/ffi/) and the shmmetrics command; cargo decides what is stale. The soname link lets
-# programs linked with -lshmmetrics run from the build tree. CARGO_QUIET=--quiet (the demo's
-# inner steps) keeps an up-to-date build silent.
-$(LIBSO) $(LIBA) $(HEADER) $(SHMMETRICS) &: FORCE
-	$(CARGO) build --release --locked --workspace $(CARGO_QUIET)
-	@ln -sf libshmmetrics.so $(RELEASE)/libshmmetrics.so.$(MAJOR)
+$(LIBSO) $(LIBA) $(HEADER) $(SHMMETRICS): $(LIB_STAMP) ;
+
+ifdef SHMM_LIB_BUILT
+$(LIB_STAMP): ;
+else
+$(LIB_STAMP): FORCE
+	$(CARGO) build --release --locked --workspace
+	@if [ ! -e $@ ] || [ $(LIBSO) -nt $@ ] || [ $(LIBA) -nt $@ ] || [ $(HEADER) -nt $@ ] || \
+	    [ $(SHMMETRICS) -nt $@ ]; then touch $@; fi
+endif
 
 FORCE:
-
-header: lib
 
 # build.rs regenerates include/shmmetrics.h from the source on every build, so a header that
 # differs from the committed one after a build means the committed header was stale.
@@ -62,17 +73,19 @@ check-header: lib
 rust-test:
 	$(CARGO) test --locked --release
 
+# The fuzz crate's fmt and clippy are added in mk/hostile.mk.
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --release --workspace --all-targets -- -D warnings
 
 # ---- C -------------------------------------------------------------------------------------
 C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
 
-$(BUILD)/c/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+$(BUILD)/c/%: tests/c/%.c tests/c/check.h $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 
-$(BUILD)/c-asan/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
+$(BUILD)/c-asan/%: tests/c/%.c tests/c/check.h $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Iinclude $< -o $@ $(LINK_SO)
 
@@ -86,7 +99,7 @@ c-test-valgrind: $(addprefix $(BUILD)/c/,$(C_TESTS))
 c-test: c-test-asan c-test-valgrind
 
 # The header alone, included twice, as C99/C11 and as C++11/17, with every warning an error.
-header-test: $(HEADER)
+header-test: $(LIB_STAMP)
 	@mkdir -p $(BUILD)
 	@printf '#include "shmmetrics.h"\n#include "shmmetrics.h"\nint main(void) { return shm_abi_version() == 0; }\n' > $(BUILD)/header_twice.c
 	$(CC) -std=c99 $(CWARN) -Iinclude -fsyntax-only $(BUILD)/header_twice.c
@@ -95,7 +108,7 @@ header-test: $(HEADER)
 	$(CXX) -std=c++17 $(CWARN) -Iinclude -fsyntax-only -x c++ $(BUILD)/header_twice.c
 
 # ---- examples ------------------------------------------------------------------------------
-$(BUILD)/examples/c_example: examples/c/example.c $(HEADER) | lib
+$(BUILD)/examples/c_example: examples/c/example.c $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 
@@ -114,19 +127,12 @@ c-demo: $(BUILD)/examples/c_example cli
 	@$(BUILD)/examples/c_example $(DEMO_ZONE)
 	@$(DEMO_STEP) C
 
-# Install into a staging directory, then build and run the README's C example against it
-# with pkg-config, as a user would.
-install-test: lib
-	@rm -rf $(BUILD)/stage && mkdir -p $(BUILD)/stage/zones
-	@$(MAKE) --no-print-directory install DESTDIR=$(BUILD)/stage PREFIX=/usr >/dev/null
-	@awk '/^```c$$/{on=1;next} /^```$$/{if(on)exit} on' README.md > $(BUILD)/stage/readme.c
-	@test -L $(BUILD)/stage/usr/lib/libshmmetrics.so.$(MAJOR)
-	$(CC) -std=c11 $(CWARN) $(BUILD)/stage/readme.c -o $(BUILD)/stage/readme \
-	  $$(PKG_CONFIG_SYSROOT_DIR=$(BUILD)/stage PKG_CONFIG_LIBDIR=$(BUILD)/stage/usr/lib/pkgconfig pkg-config --cflags --libs shmmetrics)
-	SHMMETRICS_DIR=$(BUILD)/stage/zones LD_LIBRARY_PATH=$(BUILD)/stage/usr/lib $(BUILD)/stage/readme
-	@test -f $(BUILD)/stage/zones/shmmetrics-myapp && echo "install: README example builds with pkg-config and runs"
-	$(BUILD)/stage/usr/bin/shmmetrics --dir $(BUILD)/stage/zones dump myapp
-	@test -s $(BUILD)/stage/usr/share/bash-completion/completions/shmmetrics && echo "install: shmmetrics and its completions are installed"
+# The README's C program, built and run with each of the README's commands as printed (from the
+# tree, installed into a prefix, installed into /usr/local with ldconfig), and what make install
+# promises (lean libraries, debug info gdb finds, DESTDIR): see tests/readme/run.sh.
+# `+`: the nested makes of the README's install commands share this make's job slots.
+install-test: $(LIB_STAMP)
+	+CC="$(CC)" CWARN="$(CWARN)" sh $(TOP)/tests/readme/run.sh $(TOP) $(BUILD)/readme $(VERSION) $(MAJOR)
 
 # ---- language rules ------------------------------------------------------------------------
 -include mk/*.mk
@@ -138,7 +144,7 @@ test: $(TEST_TARGETS)
 # the zone removed with `shmmetrics rm`. The inner make is silent about what is already built.
 demo: all examples $(BUILD)/examples/upgrade_worker python-venv
 	@rm -f $(DEMO_ZONE) $(DEMO_ZONE).last
-	@$(MAKE) -s --no-print-directory CARGO_QUIET=--quiet $(DEMO_TARGETS) upgrade-demo
+	@$(MAKE) -s --no-print-directory $(DEMO_TARGETS) upgrade-demo SHMM_LIB_BUILT=1
 	@echo "== clean up"
 	@$(SHMMETRICS) rm $(DEMO_ZONE)
 	@rm -f $(DEMO_ZONE).last
@@ -146,26 +152,40 @@ demo: all examples $(BUILD)/examples/upgrade_worker python-venv
 bench: $(BENCH_TARGETS)
 
 # ---- install -------------------------------------------------------------------------------
+# Release builds keep debug info (debug = 1 in Cargo.toml), for the tests' backtraces and for
+# debugging from the tree. Installed libraries are lean: the shared library's debug info moves to
+# $(LIBDIR)/.debug/, where gdb looks for the file its .gnu_debuglink names; the static library
+# loses its debug info (link the tree's target/release/libshmmetrics.a to debug a static build).
+# The shmmetrics command is installed without debug info, with bash, zsh and fish completions.
+SO_DEBUG := $(LIBDIR)/.debug/libshmmetrics.so.$(VERSION).debug
+BASH_COMPLETION := $(DATADIR)/bash-completion/completions/shmmetrics
+ZSH_COMPLETION  := $(DATADIR)/zsh/site-functions/_shmmetrics
+FISH_COMPLETION := $(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
+
 install: lib cli
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
-	install -m 0755 $(SHMMETRICS) $(DESTDIR)$(BINDIR)/shmmetrics
-	$(SHMMETRICS) completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/shmmetrics
-	$(SHMMETRICS) completions zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_shmmetrics
-	$(SHMMETRICS) completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
-	install -m 0755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(BINDIR) $(addprefix $(DESTDIR),$(dir $(BASH_COMPLETION) $(ZSH_COMPLETION) $(FISH_COMPLETION)))
+	$(OBJCOPY) --strip-debug $(SHMMETRICS) $(DESTDIR)$(BINDIR)/shmmetrics
+	chmod 0755 $(DESTDIR)$(BINDIR)/shmmetrics
+	$(SHMMETRICS) completions bash > $(DESTDIR)$(BASH_COMPLETION)
+	$(SHMMETRICS) completions zsh > $(DESTDIR)$(ZSH_COMPLETION)
+	$(SHMMETRICS) completions fish > $(DESTDIR)$(FISH_COMPLETION)
+	$(OBJCOPY) --only-keep-debug $(LIBSO) $(DESTDIR)$(SO_DEBUG)
+	chmod 0644 $(DESTDIR)$(SO_DEBUG)
+	$(OBJCOPY) --strip-debug --add-gnu-debuglink=$(DESTDIR)$(SO_DEBUG) $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
+	chmod 0755 $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
 	ln -sf libshmmetrics.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(MAJOR)
 	ln -sf libshmmetrics.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libshmmetrics.so
-	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	$(OBJCOPY) --strip-debug $(LIBA) $(DESTDIR)$(LIBDIR)/libshmmetrics.a
+	chmod 0644 $(DESTDIR)$(LIBDIR)/libshmmetrics.a
 	install -m 0644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' shmmetrics.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a \
+	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a $(DESTDIR)$(SO_DEBUG) \
 	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc \
-	      $(DESTDIR)$(BINDIR)/shmmetrics $(DESTDIR)$(DATADIR)/bash-completion/completions/shmmetrics \
-	      $(DESTDIR)$(DATADIR)/zsh/site-functions/_shmmetrics $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
+	      $(DESTDIR)$(BINDIR)/shmmetrics $(addprefix $(DESTDIR),$(BASH_COMPLETION) $(ZSH_COMPLETION) $(FISH_COMPLETION))
 
 clean:
 	$(CARGO) clean

@@ -20,7 +20,7 @@ fn main() {
         Ok(bindings) => {
             bindings.write_to_file("include/shmmetrics.h");
         }
-        // A syntax error in ffi.rs is reported better by rustc than by cbindgen.
+        // A syntax error in src/ffi/ is reported better by rustc than by cbindgen.
         Err(cbindgen::Error::ParseSyntaxError { .. }) => {}
         Err(e) => panic!("cbindgen: {e}"),
     }

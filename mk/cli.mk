@@ -1,6 +1,6 @@
 # ---- the shmmetrics command (cli/, issue 11) ---------------------------------------------------
-# `make` builds it with the library (one cargo run for the workspace), `make install` puts it in
-# $(BINDIR) with bash, zsh and fish completions.
+# `make` builds it with the library (the Makefile's one cargo run for the workspace; `make cli`
+# alone does the same), `make install` puts it in $(BINDIR) with bash, zsh and fish completions.
 # `make cli-test` (part of `make test`): the crate's Rust tests (golden dumps, every subcommand
 #   and exit code, MOSN files, serve over loopback, watch in a pseudo-terminal, a one-iteration
 #   bench smoke), then cli/tests/python with the Python suite's venv: prometheus_client's parsers
@@ -15,9 +15,7 @@ CLI_BENCH_METRICS ?= 100000
 TEST_TARGETS  += cli-test
 BENCH_TARGETS += cli-bench
 
-.PHONY: cli cli-test cli-rust-test cli-python-test prometheus-server cli-bench upgrade-demo
-
-cli: $(SHMMETRICS)
+.PHONY: cli-test cli-rust-test cli-python-test prometheus-server cli-bench upgrade-demo
 
 cli-rust-test:
 	timeout -k 10 $(CLI_TEST_TIMEOUT) $(CARGO) test --locked --release -p shmmetrics-cli
@@ -43,7 +41,7 @@ cli-bench: cli
 	SHMM_BENCH_METRICS=$(CLI_BENCH_METRICS) SHMM_BENCH_REPEAT=7 \
 	  $(CARGO) test --locked --release -p shmmetrics-cli --test bench -- --nocapture 2>&1 | grep BENCH
 
-$(BUILD)/examples/upgrade_worker: examples/c/upgrade_worker.c $(HEADER) | lib
+$(BUILD)/examples/upgrade_worker: examples/c/upgrade_worker.c $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 

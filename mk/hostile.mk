@@ -22,7 +22,7 @@ FUZZ_STABLE_DIR := $(TOP)/target/fuzz-stable
 FUZZ_CARGO      := env CARGO_TARGET_DIR=$(FUZZ_STABLE_DIR) $(CARGO)
 HOSTILE_TIMEOUT ?= 600
 
-.PHONY: hostile-test hostile-rust fuzz-corpus fuzz fuzz-stable fuzz-libfuzzer
+.PHONY: hostile-test hostile-rust fuzz-corpus fuzz-lint fuzz fuzz-stable fuzz-libfuzzer
 
 hostile-rust:
 	timeout -k 10 $(HOSTILE_TIMEOUT) $(CARGO) test --locked --release $(addprefix --test ,$(HOSTILE_TESTS))
@@ -32,6 +32,12 @@ fuzz-corpus:
 	timeout -k 10 $(HOSTILE_TIMEOUT) $(FUZZ_CARGO) test --locked --release --manifest-path fuzz/Cargo.toml
 
 hostile-test: hostile-rust fuzz-corpus
+
+# The fuzz crate is its own workspace: `make lint` checks it too.
+lint: fuzz-lint
+fuzz-lint:
+	$(CARGO) fmt --check --manifest-path fuzz/Cargo.toml
+	$(FUZZ_CARGO) clippy --locked --release --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 fuzz:
 	@engine=$(FUZZ_ENGINE); \

@@ -13,7 +13,7 @@ STRESS_TIMEOUT  ?= 1800
 
 .PHONY: reliability-test stress reliability-workers
 
-$(REL_C_WORKER): tests/reliability/c/xlang_worker.c $(HEADER) | lib
+$(REL_C_WORKER): tests/reliability/c/xlang_worker.c $(LIB_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(CWARN) $(CFLAGS) -Iinclude $< -o $@ $(LINK_SO)
 

@@ -1,16 +1,17 @@
-//! The name index: a chained hash table over the metadata records, plus lock-free snapshots.
+//! The name index under the registration lock: insert, remove, the free list, orphan reclaim,
+//! cleaning dead writers' owner bits, and repair.
 //!
-//! Functions taking `&Locked` change the index and must run under the registration lock; the
-//! caller brackets them with `begin`/`end` (the header's `dirty` flag) so that a holder killed
-//! at any instruction leaves at worst a half-claimed or half-freed entry, which `repair` (run by
-//! the next holder that sees `dirty`) reclaims. Bucket chains are derived data: `repair` rebuilds
-//! them from the live entries. Readers never follow chains; they scan records and validate each
-//! read with the entry's state and generation (a seqlock).
+//! Every change is bracketed by the header's `dirty` flag (`begin`/`end`), so a holder killed at
+//! any instruction leaves at worst a half-claimed or half-freed entry, which `repair` (run by the
+//! next holder that sees `dirty`) settles. Bucket chains and the free list are derived data:
+//! `repair` rebuilds both from the entries' states. Readers never need the lock (`read.rs`).
 
 use std::sync::atomic::{Ordering, fence};
 
 use crate::error::{Error, Result, Status};
 use crate::layout::*;
+use crate::lock::Locked;
+use crate::read::lookup;
 
 /// Metric kinds as stored in the zone (and exposed to C as `SHM_KIND_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +46,10 @@ pub fn fnv1a32(bytes: &[u8]) -> u32 {
 
 /// Checks a metric name: 1..=NAME_MAX bytes of UTF-8 without NUL. Never truncates.
 pub fn check_name(name: &[u8]) -> Result<()> {
+    // The common case in one vectorisable pass: printable-or-control ASCII without NUL.
+    if (1..=NAME_MAX).contains(&name.len()) && name.iter().fold(true, |ok, &b| ok & (b.wrapping_sub(1) < 0x7F)) {
+        return Ok(());
+    }
     if name.is_empty() {
         return Err(Error::new(Status::SHM_ERR_INVALID_NAME, "metric name is empty"));
     }
@@ -61,10 +66,21 @@ pub fn check_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 #[cfg(test)]
 thread_local! {
     /// Test failpoint: crash (panic) after this many more steps of an index change.
     pub static CRASH_AFTER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs after a release found no other owner and before it marks the entry
+    /// FREEING (a joiner arriving at the worst moment).
+    pub static BEFORE_FREEING: std::cell::Cell<Option<Box<dyn FnOnce()>>> = const { std::cell::Cell::new(None) };
 }
 
 /// A point inside an index change where a killed holder may stop; a no-op outside tests.
@@ -81,65 +97,76 @@ fn step() {
     });
 }
 
-/// Proof that the caller holds the registration lock (constructed only by `zone.rs`).
-pub(crate) struct Locked<'a> {
-    pub(crate) map: &'a Mapping,
-}
+/// Records reserved (fallocated) at a time as the high-water mark grows.
+const RESERVE_CHUNK: u32 = 1024;
 
-fn bucket_of(map: &Mapping, hash: u32) -> u32 {
-    hash % map.geometry().bucket_count
-}
-
-fn owner_word(slot: u32) -> (usize, u64) {
+pub fn owner_bit(slot: u32) -> (usize, u64) {
     ((slot / 64) as usize, 1u64 << (slot % 64))
+}
+
+/// Sets writer slot `slot`'s owner bit on entry `i`. Sequentially consistent: a joiner sets its
+/// bit and then re-reads the entry's state, a remover sets the state and then re-reads the bits,
+/// so one of them always sees the other (see `free_if_unowned`).
+pub fn set_owner(map: &Mapping, i: u32, slot: u32) {
+    let (w, bit) = owner_bit(slot);
+    map.owners(i)[w].fetch_or(bit, Ordering::SeqCst);
+}
+
+pub fn clear_owner(map: &Mapping, i: u32, slot: u32) {
+    let (w, bit) = owner_bit(slot);
+    map.owners(i)[w].fetch_and(!bit, Ordering::SeqCst);
+}
+
+/// The writer slots whose bit is set on entry `i`.
+pub fn owner_slots(map: &Mapping, i: u32) -> impl Iterator<Item = u32> + '_ {
+    map.owners(i).iter().enumerate().flat_map(|(w, word)| {
+        let mut bits = word.load(Ordering::SeqCst);
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                w as u32 * 64 + b
+            })
+        })
+    })
 }
 
 impl Locked<'_> {
     /// Marks the index as being changed; a holder dying before `end` leaves the mark.
-    pub fn begin(&self) {
-        self.map.header().dirty.store(1, Ordering::Relaxed);
-        fence(Ordering::Release);
+    fn begin(&self) {
+        self.map().header().dirty.store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
     }
 
-    pub fn end(&self) {
-        self.map.header().dirty.store(0, Ordering::Release);
+    fn end(&self) {
+        self.map().header().dirty.store(0, Ordering::Release);
     }
 
     pub fn is_dirty(&self) -> bool {
-        self.map.header().dirty.load(Ordering::Acquire) != 0
+        self.map().header().dirty.load(Ordering::Acquire) != 0
     }
 
-    /// The live entry called `name`, walking at most `capacity` links.
-    pub fn find(&self, name: &[u8], hash: u32) -> Option<u32> {
-        let cap = self.map.geometry().capacity;
-        let mut i = self.map.bucket(bucket_of(self.map, hash)).load(Ordering::Acquire);
-        for _ in 0..cap {
-            if i >= cap {
-                return None;
-            }
-            let m = self.map.meta(i);
-            if m.state.load(Ordering::Acquire) == STATE_LIVE && m.hash.load(Ordering::Relaxed) == hash && m.name_equals(name) {
-                return Some(i);
-            }
-            i = m.next.load(Ordering::Acquire);
-        }
-        None
+    /// The live entry called `name` (exact: nothing changes the chains while we hold the lock).
+    pub fn find(&self, name: &[u8], hash: u32) -> Option<crate::read::Found> {
+        lookup(self.map(), name, hash, self.map().geometry().capacity)
     }
 
-    /// Claims a free entry for `name` owned by attach slot `owner`; `ZoneFull` if none is free.
+    /// Claims a free entry for `name`, owned by writer slot `owner`; ZoneFull if none is free.
     pub fn insert(&self, name: &[u8], hash: u32, kind: Kind, owner: u32) -> Result<(u32, u64)> {
-        let h = self.map.header();
-        let cap = self.map.geometry().capacity;
-        let start = h.alloc_hint.load(Ordering::Relaxed) % cap;
-        let free = (0..cap).map(|k| (start + k) % cap).find(|&i| self.map.meta(i).state.load(Ordering::Acquire) == STATE_FREE);
-        let Some(i) = free else {
-            return Err(Error::new(Status::SHM_ERR_ZONE_FULL, format!("zone full: all {cap} entries are in use")));
-        };
-        let m = self.map.meta(i);
+        let map = self.map();
+        let h = map.header();
         if h.next_generation.load(Ordering::Relaxed) == u64::MAX {
             return Err(Error::new(Status::SHM_ERR_CORRUPT, "the zone's registration counter is exhausted"));
         }
         self.begin();
+        let i = match self.claim_record() {
+            Ok(i) => i,
+            Err(e) => {
+                self.end();
+                return Err(e);
+            }
+        };
+        let m = map.meta(i);
         m.state.store(STATE_CLAIMING, Ordering::Relaxed);
         step();
         fence(Ordering::Release);
@@ -152,121 +179,210 @@ impl Locked<'_> {
         m.write_name(name);
         m.created_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
         step();
-        for w in &m.owners {
-            w.store(0, Ordering::Relaxed);
+        for w in map.owners(i) {
+            w.store(0, Ordering::Relaxed); // stray bits of failed joiners
         }
-        let (w, bit) = owner_word(owner);
-        m.owners[w].store(bit, Ordering::Relaxed);
+        set_owner(map, i, owner);
         step();
-        self.map.value(i).store(0, Ordering::Relaxed);
+        map.value(i).store(0, Ordering::Relaxed);
         // Link at the chain head: `next` first, so the chain is whole at every instant.
-        let bucket = self.map.bucket(bucket_of(self.map, hash));
+        let bucket = map.bucket(hash % map.geometry().bucket_count);
         m.next.store(bucket.load(Ordering::Relaxed), Ordering::Relaxed);
         step();
-        bucket.store(i, Ordering::Release);
+        bucket.store(i + 1, Ordering::Release);
         step();
         m.state.store(STATE_LIVE, Ordering::Release);
-        h.alloc_hint.store(i.wrapping_add(1) % cap, Ordering::Relaxed);
         self.end();
         Ok((i, generation))
     }
 
-    pub fn add_owner(&self, i: u32, owner: u32) {
-        let (w, bit) = owner_word(owner);
-        self.map.meta(i).owners[w].fetch_or(bit, Ordering::AcqRel);
+    /// Takes a FREE record off the free list, or the next record above the high-water mark
+    /// (reserving its pages). Inside `begin`/`end`.
+    fn claim_record(&self) -> Result<u32> {
+        let map = self.map();
+        let (h, g) = (map.header(), map.geometry());
+        let high = h.high_water.load(Ordering::Relaxed).min(g.capacity);
+        if let Some(i) = g.decode_link(h.free_head.load(Ordering::Relaxed)) {
+            if i < high && map.meta(i).state.load(Ordering::Acquire) == STATE_FREE {
+                h.free_head.store(map.meta(i).next.load(Ordering::Relaxed), Ordering::Relaxed);
+                step();
+                return Ok(i);
+            }
+            // A free list that points at a used record was damaged: rebuild it from the states.
+            self.rebuild_free_list();
+            return self.claim_record();
+        }
+        if high == g.capacity {
+            return Err(Error::new(Status::SHM_ERR_ZONE_FULL, format!("zone full: all {} entries are in use", g.capacity)));
+        }
+        self.reserve(high + 1)?;
+        h.high_water.store(high + 1, Ordering::Release);
+        Ok(high)
     }
 
-    /// Drops `owner`'s claim on entry `i` (if it still has `generation`) and frees the entry when
-    /// nobody claims it any more. Returns whether it was freed.
-    pub fn drop_owner(&self, i: u32, generation: u64, owner: u32) -> bool {
-        let m = self.map.meta(i);
+    /// Makes sure the pages of records `0..upto` are allocated, so a full tmpfs is an error now
+    /// (`SHM_ERR_NO_SPACE`) rather than a SIGBUS on first touch.
+    fn reserve(&self, upto: u32) -> Result<()> {
+        let map = self.map();
+        let h = map.header();
+        let have = h.reserved_records.load(Ordering::Relaxed);
+        if upto <= have {
+            return Ok(());
+        }
+        let want = upto.div_ceil(RESERVE_CHUNK).saturating_mul(RESERVE_CHUNK).min(map.geometry().capacity);
+        for (offset, len) in map.record_ranges(have, want) {
+            crate::sys::allocate_range(self.file(), offset, len).map_err(|e| Error::io("reserve zone pages", e))?;
+        }
+        h.reserved_records.store(want, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Frees live entry `i` (registered as `generation`) unless a writer for which `live` says
+    /// yes owns it. A lock-free joiner may set its bit at any moment: we set FREEING, then
+    /// re-read the bits, and give up if a new one appeared (the joiner, having set its bit
+    /// first, then sees FREEING and backs off, or we see its bit). Returns whether it freed.
+    pub fn free_if_unowned(&self, i: u32, generation: u64, live: &mut impl FnMut(u32) -> bool) -> bool {
+        let map = self.map();
+        let m = map.meta(i);
         if m.state.load(Ordering::Acquire) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
             return false;
         }
-        let (w, bit) = owner_word(owner);
-        m.owners[w].fetch_and(!bit, Ordering::AcqRel);
-        if m.owner_bits() != [0; 4] {
+        let mut before = [0u64; (MAX_WRITERS / 64) as usize];
+        for (b, w) in before.iter_mut().zip(map.owners(i)) {
+            *b = w.load(Ordering::SeqCst);
+        }
+        if owner_slots(map, i).any(&mut *live) {
             return false;
         }
-        self.remove(i);
-        true
-    }
-
-    /// Unlinks and frees live entry `i`.
-    fn remove(&self, i: u32) {
-        let m = self.map.meta(i);
+        #[cfg(test)]
+        BEFORE_FREEING.with(|h| h.take().map(|f| f()));
         self.begin();
-        m.state.store(STATE_FREEING, Ordering::Relaxed);
-        fence(Ordering::Release);
+        m.state.store(STATE_FREEING, Ordering::SeqCst);
+        let joined = map.owners(i).iter().zip(before).any(|(w, b)| w.load(Ordering::SeqCst) & !b != 0);
+        if joined {
+            m.state.store(STATE_LIVE, Ordering::Release);
+            self.end();
+            return false;
+        }
         step();
         self.unlink(i, m.hash.load(Ordering::Relaxed));
         step();
-        clear_entry(self.map, i);
+        self.clear_entry(i);
         self.end();
+        true
     }
 
     fn unlink(&self, target: u32, hash: u32) {
-        let cap = self.map.geometry().capacity;
-        let next = self.map.meta(target).next.load(Ordering::Relaxed);
-        let bucket = self.map.bucket(bucket_of(self.map, hash));
-        let mut i = bucket.load(Ordering::Relaxed);
-        if i == target {
+        let map = self.map();
+        let g = map.geometry();
+        let next = map.meta(target).next.load(Ordering::Relaxed);
+        let bucket = map.bucket(hash % g.bucket_count);
+        let mut link = bucket.load(Ordering::Relaxed);
+        if link == target + 1 {
             bucket.store(next, Ordering::Release);
             return;
         }
-        for _ in 0..cap {
-            if i >= cap {
-                return;
-            }
-            let m = self.map.meta(i);
-            let after = m.next.load(Ordering::Relaxed);
-            if after == target {
+        for _ in 0..g.capacity {
+            let Some(i) = g.decode_link(link).filter(|&i| i < g.capacity) else { return };
+            let m = map.meta(i);
+            link = m.next.load(Ordering::Relaxed);
+            if link == target + 1 {
                 m.next.store(next, Ordering::Release);
                 return;
             }
-            i = after;
         }
     }
 
-    /// Clears the owner bits of dead attach slots (`live` has a bit per live slot) and, if
-    /// `reclaim`, frees live entries that no live process claims. Returns how many were freed.
-    pub fn sweep_owners(&self, live: [u64; 4], reclaim: bool) -> u32 {
+    /// Resets entry `i` to FREE and pushes it on the free list (the caller has made it
+    /// unreachable or is rebuilding the index).
+    fn clear_entry(&self, i: u32) {
+        let map = self.map();
+        let m = map.meta(i);
+        if m.state.load(Ordering::Relaxed) == STATE_LIVE {
+            m.state.store(STATE_FREEING, Ordering::Relaxed);
+            fence(Ordering::Release);
+        }
+        m.kind.store(0, Ordering::Relaxed);
+        m.hash.store(0, Ordering::Relaxed);
+        m.name_len.store(0, Ordering::Relaxed);
+        m.write_name(&[]);
+        m.created_unix_ns.store(0, Ordering::Relaxed);
+        step();
+        for w in map.owners(i) {
+            w.store(0, Ordering::Relaxed);
+        }
+        map.value(i).store(0, Ordering::Relaxed);
+        let h = map.header();
+        m.next.store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
+        m.state.store(STATE_FREE, Ordering::Release);
+        h.free_head.store(i + 1, Ordering::Relaxed);
+    }
+
+    /// Clears the owner bits of writer slots in `dead` (a bit per slot) from every live entry.
+    pub fn clear_dead_owners(&self, dead: &[u64]) {
+        let map = self.map();
+        for i in 0..crate::read::scan_end(map) {
+            if map.meta(i).state.load(Ordering::Acquire) == STATE_LIVE {
+                for (w, d) in map.owners(i).iter().zip(dead) {
+                    if *d != 0 {
+                        w.fetch_and(!d, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Frees every live entry that no live writer owns (orphans of exited processes). Returns
+    /// how many it freed.
+    pub fn reclaim_orphans(&self, live: &mut impl FnMut(u32) -> bool) -> u32 {
+        let map = self.map();
         let mut freed = 0;
-        for i in 0..self.map.geometry().capacity {
-            let m = self.map.meta(i);
-            if m.state.load(Ordering::Acquire) != STATE_LIVE {
-                continue;
-            }
-            let mut any = false;
-            for (w, mask) in m.owners.iter().zip(live) {
-                any |= w.fetch_and(mask, Ordering::AcqRel) & mask != 0;
-            }
-            if reclaim && !any {
-                self.remove(i);
+        for i in 0..crate::read::scan_end(map) {
+            let m = map.meta(i);
+            if m.state.load(Ordering::Acquire) == STATE_LIVE && self.free_if_unowned(i, m.generation.load(Ordering::Relaxed), live) {
                 freed += 1;
             }
         }
         freed
     }
 
-    /// Recovers from a holder that died mid-change: frees half-claimed and half-freed entries and
-    /// entries whose fields make no sense, drops duplicate names, and rebuilds every chain.
-    /// Returns the number of entries reclaimed.
-    pub fn repair(&self) -> u32 {
-        let geo = *self.map.geometry();
+    fn rebuild_free_list(&self) {
+        let map = self.map();
+        let h = map.header();
+        h.free_head.store(0, Ordering::Relaxed);
+        for i in (0..crate::read::scan_end(map)).rev() {
+            let m = map.meta(i);
+            if m.state.load(Ordering::Acquire) == STATE_FREE {
+                m.next.store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
+                h.free_head.store(i + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Recovers from a holder that died mid-change: settles half-claimed entries (freed) and
+    /// half-freed ones (kept if a live writer still owns them: a joiner may have set its bit
+    /// just before the remover died), frees entries whose fields make no sense and duplicate
+    /// names, and rebuilds every chain and the free list. Returns the entries reclaimed.
+    pub fn repair(&self, live: &mut impl FnMut(u32) -> bool) -> u32 {
+        let map = self.map();
+        let geo = *map.geometry();
+        let h = map.header();
         self.begin();
         for b in 0..geo.bucket_count {
-            self.map.bucket(b).store(NIL, Ordering::Relaxed);
+            map.bucket(b).store(0, Ordering::Relaxed);
         }
+        let end = h.high_water.load(Ordering::Relaxed).min(geo.capacity).min(h.reserved_records.load(Ordering::Relaxed));
+        h.high_water.store(end, Ordering::Relaxed);
         let mut reclaimed = 0;
         let mut name = [0u8; 256];
-        for i in 0..geo.capacity {
-            let m = self.map.meta(i);
+        for i in 0..end {
+            let m = map.meta(i);
             match m.state.load(Ordering::Acquire) {
                 STATE_FREE => continue,
                 STATE_LIVE => {}
+                STATE_FREEING if owner_slots(map, i).any(&mut *live) => m.state.store(STATE_LIVE, Ordering::Release),
                 _ => {
-                    clear_entry(self.map, i);
+                    self.clear_entry(i);
                     reclaimed += 1;
                     continue;
                 }
@@ -275,255 +391,22 @@ impl Locked<'_> {
             let generation = m.generation.load(Ordering::Relaxed);
             let sane = Kind::from_u32(m.kind.load(Ordering::Relaxed)).is_some()
                 && generation != 0
-                && generation <= self.map.header().next_generation.load(Ordering::Relaxed)
+                && generation <= h.next_generation.load(Ordering::Relaxed)
                 && m.name_len.load(Ordering::Relaxed) as usize <= NAME_MAX
                 && check_name(&name[..n]).is_ok();
             let hash = fnv1a32(&name[..n]);
             if !sane || self.find(&name[..n], hash).is_some() {
-                clear_entry(self.map, i);
+                self.clear_entry(i);
                 reclaimed += 1;
                 continue;
             }
             m.hash.store(hash, Ordering::Relaxed);
-            let bucket = self.map.bucket(bucket_of(self.map, hash));
+            let bucket = map.bucket(hash % geo.bucket_count);
             m.next.store(bucket.load(Ordering::Relaxed), Ordering::Relaxed);
-            bucket.store(i, Ordering::Release);
+            bucket.store(i + 1, Ordering::Release);
         }
+        self.rebuild_free_list();
         self.end();
         reclaimed
-    }
-}
-
-/// Resets entry `i` to FREE (the caller has made it unreachable or is rebuilding chains).
-fn clear_entry(map: &Mapping, i: u32) {
-    let m = map.meta(i);
-    if m.state.load(Ordering::Relaxed) == STATE_LIVE {
-        m.state.store(STATE_FREEING, Ordering::Relaxed);
-        fence(Ordering::Release);
-    }
-    m.kind.store(0, Ordering::Relaxed);
-    m.hash.store(0, Ordering::Relaxed);
-    m.name_len.store(0, Ordering::Relaxed);
-    m.write_name(&[]);
-    m.created_unix_ns.store(0, Ordering::Relaxed);
-    step();
-    m.next.store(NIL, Ordering::Relaxed);
-    for w in &m.owners {
-        w.store(0, Ordering::Relaxed);
-    }
-    map.value(i).store(0, Ordering::Relaxed);
-    m.state.store(STATE_FREE, Ordering::Release);
-}
-
-pub fn unix_now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// A metric's value, decoded by its kind.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Value {
-    /// Counters and integer gauges.
-    Int(i64),
-    /// Float gauges.
-    Float(f64),
-}
-
-impl Value {
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Value::Int(v) => v as f64,
-            Value::Float(v) => v,
-        }
-    }
-}
-
-impl std::fmt::Display for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Int(v) => write!(f, "{v}"),
-            Value::Float(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-/// A consistent copy of one live entry.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Snapshot {
-    pub index: u32,
-    pub kind: Kind,
-    /// Registration id: differs for every registration that reuses an entry.
-    pub generation: u64,
-    /// When the metric was registered, nanoseconds since the Unix epoch (0 if unknown).
-    pub created_unix_ns: u64,
-    pub name: String,
-    /// Raw 64 bits: an i64 for counters and gauges, f64 bits for float gauges.
-    pub bits: u64,
-}
-
-impl Snapshot {
-    pub fn value(&self) -> Value {
-        match self.kind {
-            Kind::GaugeF64 => Value::Float(f64::from_bits(self.bits)),
-            Kind::Counter | Kind::Gauge => Value::Int(self.bits as i64),
-        }
-    }
-}
-
-/// Reads entry `i` without any lock; None if it is not live (or keeps changing under us).
-pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
-    let m = map.meta(i);
-    let mut name = [0u8; 256];
-    for _ in 0..16 {
-        let state = m.state.load(Ordering::Acquire);
-        if state != STATE_LIVE {
-            return None;
-        }
-        let generation = m.generation.load(Ordering::Relaxed);
-        let kind = m.kind.load(Ordering::Relaxed);
-        let created_unix_ns = m.created_unix_ns.load(Ordering::Relaxed);
-        let n = m.read_name(&mut name);
-        let bits = map.value(i).load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        if m.state.load(Ordering::Relaxed) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
-            continue;
-        }
-        let (Some(kind), Ok(())) = (Kind::from_u32(kind), check_name(&name[..n])) else {
-            return None; // damaged entry: verify reports it, readers skip it
-        };
-        let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
-        return Some(Snapshot { index: i, kind, generation, created_unix_ns, name, bits });
-    }
-    None
-}
-
-/// Checks the index and returns every problem found (empty = healthy). With `locked`, the
-/// caller holds the registration lock, so transient states are damage rather than progress.
-pub fn verify(map: &Mapping, locked: bool) -> Vec<String> {
-    let geo = *map.geometry();
-    let h = map.header();
-    let mut problems = Vec::new();
-    if locked && h.dirty.load(Ordering::Acquire) != 0 {
-        problems.push("a registration was interrupted (repair reclaims it)".to_string());
-    }
-    let mut reached = vec![false; geo.capacity as usize];
-    let mut names = std::collections::HashSet::new();
-    let max_generation = h.next_generation.load(Ordering::Acquire);
-    for b in 0..geo.bucket_count {
-        let mut i = map.bucket(b).load(Ordering::Acquire);
-        let mut steps = 0;
-        while i != NIL {
-            if i >= geo.capacity {
-                problems.push(format!("bucket {b}: link to entry {i} is out of range"));
-                break;
-            }
-            if std::mem::replace(&mut reached[i as usize], true) || steps > geo.capacity {
-                problems.push(format!("bucket {b}: chain loops at entry {i}"));
-                break;
-            }
-            steps += 1;
-            let m = map.meta(i);
-            let state = m.state.load(Ordering::Acquire);
-            if state != STATE_LIVE && (locked || state == STATE_FREE) {
-                problems.push(format!("entry {i}: linked in bucket {b} but in state {state}"));
-            } else if state == STATE_LIVE && bucket_of(map, m.hash.load(Ordering::Relaxed)) != b {
-                problems.push(format!("entry {i}: linked in bucket {b}, which its hash does not select"));
-            }
-            i = m.next.load(Ordering::Acquire);
-        }
-    }
-    for i in 0..geo.capacity {
-        let m = map.meta(i);
-        match m.state.load(Ordering::Acquire) {
-            STATE_FREE => continue,
-            STATE_LIVE => {}
-            s @ (STATE_CLAIMING | STATE_FREEING) => {
-                if locked {
-                    problems.push(format!("entry {i}: left in transient state {s}"));
-                }
-                continue;
-            }
-            s => {
-                problems.push(format!("entry {i}: unknown state {s}"));
-                continue;
-            }
-        }
-        let Some(snap) = snapshot(map, i) else {
-            problems.push(format!("entry {i}: live but unreadable (bad kind or name)"));
-            continue;
-        };
-        if m.name_len.load(Ordering::Relaxed) as usize != snap.name.len() || check_name(snap.name.as_bytes()).is_err() {
-            problems.push(format!("entry {i}: bad name {:?}", snap.name));
-        }
-        if m.hash.load(Ordering::Relaxed) != fnv1a32(snap.name.as_bytes()) {
-            problems.push(format!("entry {i}: stored hash does not match its name"));
-        }
-        if snap.generation == 0 || snap.generation > max_generation {
-            problems.push(format!("entry {i}: generation {} out of range", snap.generation));
-        }
-        if locked && !reached[i as usize] {
-            problems.push(format!("entry {i} ({:?}): live but not reachable from its bucket", snap.name));
-        }
-        if !names.insert(snap.name.clone()) {
-            problems.push(format!("entry {i}: duplicate name {:?}", snap.name));
-        }
-    }
-    problems
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{OpenOptions, Zone};
-
-    fn zone(tag: &str) -> (Zone, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!("shmm-unit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let z = Zone::open_path(&path, &OpenOptions { create: true, size: 64 << 10, ..Default::default() }).unwrap();
-        (z, path)
-    }
-
-    #[test]
-    fn fnv1a_matches_reference_vectors() {
-        assert_eq!(fnv1a32(b""), 0x811C9DC5);
-        assert_eq!(fnv1a32(b"a"), 0xE40C292C);
-        assert_eq!(fnv1a32(b"foobar"), 0xBF9CF968);
-        assert_eq!(fnv1a32(b"downstream.proxy.global.request_total"), 0x8D984132);
-    }
-
-    /// A holder that dies at any step of an insert or a remove leaves an index that the next
-    /// holder repairs: verify is clean, survivors keep their values, and the name works again.
-    #[test]
-    fn a_crash_at_every_step_is_repaired() {
-        let (z, path) = zone("crash");
-        let keep = z.counter("keep").unwrap();
-        keep.inc(7);
-        let mut crashed_steps = 0;
-        for k in 0..32 {
-            // Crash during an insert.
-            CRASH_AFTER.with(|c| c.set(Some(k)));
-            let r = z.counter("victim");
-            let crashed = CRASH_AFTER.with(|c| c.take()).is_none() && r.is_err();
-            if crashed {
-                crashed_steps += 1;
-                assert_eq!(r.err().unwrap().status, Status::SHM_ERR_INTERNAL);
-                assert!(!z.verify().unwrap().is_empty(), "step {k}: damage is visible before repair");
-            }
-            // The next registration repairs; then crash during a remove.
-            let v = z.counter("victim").unwrap();
-            assert!(z.verify().unwrap().is_empty(), "step {k}: {:?}", z.verify().unwrap());
-            v.inc(1);
-            CRASH_AFTER.with(|c| c.set(Some(k)));
-            let r = v.release();
-            if CRASH_AFTER.with(|c| c.take()).is_none() && r.is_err() {
-                crashed_steps += 1;
-            }
-            let other = z.counter("other").unwrap();
-            assert!(z.verify().unwrap().is_empty(), "step {k}: {:?}", z.verify().unwrap());
-            other.release().unwrap();
-            assert_eq!(keep.count(), 7);
-        }
-        assert!(crashed_steps >= 8, "the failpoints were reached ({crashed_steps})");
-        assert!(z.stats().unwrap().repairs >= crashed_steps as u64 / 2);
-        let _ = std::fs::remove_file(path);
     }
 }

@@ -3,14 +3,18 @@
 //! Everything in the shared region is accessed through atomics, by every process, so this module
 //! hands out `&Atomic*` (never `&mut`, never byte slices). `docs/FORMAT.md` describes the same
 //! layout byte for byte; the `const` asserts below pin it.
+//!
+//! Format 1.1 (written by this library) and 1.0 (read-only: the library before writer slots were
+//! configurable) share the header, the metadata record's first 320 bytes but for the owner bits,
+//! and the value records; `Geometry::legacy` says which one a mapping holds.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::fs::File;
 use std::mem::{align_of, offset_of, size_of};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -23,26 +27,35 @@ compile_error!("shmmetrics needs native 64-bit atomics");
 /// different number and is refused.
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"SHMMZONE");
 pub const VERSION_MAJOR: u16 = 1;
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// FNV-1a, 32 bit, over the name's UTF-8 bytes.
 pub const HASH_FNV1A_32: u32 = 1;
 
 pub const HEADER_REGION: u64 = 4096;
-pub const ATTACH_SLOTS: u32 = 256;
 /// Writer slots of a zone created without saying how many.
-pub const DEFAULT_WRITERS: u32 = ATTACH_SLOTS;
+pub const DEFAULT_WRITERS: u32 = 256;
 /// Most writer slots a zone may have (each costs every metric one bit).
 pub const MAX_WRITERS: u32 = 16384;
-pub const ATTACH_RECORD: u32 = 16;
-pub const META_RECORD: u32 = 384;
+pub const ATTACH_RECORD: u32 = 32;
+/// The metadata record without its owner bits; the record is this plus one bit per writer slot,
+/// rounded up to 64 bytes.
+pub const META_FIXED: u32 = 320;
 pub const VALUE_RECORD: u32 = 128;
 pub const NAME_MAX: usize = 255;
 const NAME_WORDS: usize = 32;
 /// Largest zone we create or accept: 1 TiB keeps every index well inside `u32`.
 pub const MAX_FILE_SIZE: u64 = 1 << 40;
 pub const REGION_ALIGN: u64 = 4096;
-/// Bucket-chain terminator.
-pub const NIL: u32 = u32::MAX;
+
+/// Format 1.0 constants, for reading zones of the older library.
+pub mod v1_0 {
+    pub const ATTACH_SLOTS: u32 = 256;
+    pub const ATTACH_RECORD: u32 = 16;
+    pub const META_RECORD: u32 = 384;
+    /// Links were plain indexes with this terminator (1.1 stores index + 1, 0 = none).
+    pub const NIL: u32 = u32::MAX;
+    pub const OWNERS_AT: u32 = 32;
+}
 
 /// Entry states (`MetaRecord::state`).
 pub const STATE_FREE: u32 = 0;
@@ -50,8 +63,13 @@ pub const STATE_CLAIMING: u32 = 1;
 pub const STATE_LIVE: u32 = 2;
 pub const STATE_FREEING: u32 = 3;
 
-/// The first 256 bytes of the file. Immutable fields are written before the file becomes
-/// visible under its name (see `zone.rs`); the rest change under the registration lock.
+/// Writer slot states (`AttachRecord::state`).
+pub const SLOT_FREE: u32 = 0;
+pub const SLOT_CLAIMED: u32 = 1;
+
+/// The first 256 bytes of the file. Fields up to `dirty` are written before the file becomes
+/// visible under its name (see `open.rs`); the rest change under the registration lock, but for
+/// the statistics counters, which are atomic adds.
 #[repr(C)]
 pub struct Header {
     pub magic: AtomicU64,
@@ -77,39 +95,62 @@ pub struct Header {
     /// 1 while a registration-lock holder is changing the index; a holder that finds it set
     /// knows its predecessor died mid-change and repairs first.
     pub dirty: AtomicU32,
-    pub alloc_hint: AtomicU32,
+    /// Index + 1 of the first record of the free list (0: empty). 1.0: an allocation hint.
+    pub free_head: AtomicU32,
     pub failed_registrations: AtomicU64,
     pub failed_zone_full: AtomicU64,
     pub next_generation: AtomicU64,
     /// Times a lock holder found `dirty` set and repaired the index after a dead predecessor.
     pub repairs: AtomicU64,
-    _reserved: [AtomicU64; 14],
+    /// The registration lock: 0 when free, else the holder's writer slot + 1 in the low 32 bits
+    /// and that slot's claim epoch in the high 32 bits.
+    pub lock: AtomicU64,
+    /// Records `0..high_water` have been used at least once; scans stop there.
+    pub high_water: AtomicU32,
+    /// Records `0..reserved_records` have their metadata and value pages reserved.
+    pub reserved_records: AtomicU32,
+    /// Registrations that gave up waiting for a live lock holder.
+    pub lock_timeouts: AtomicU64,
+    /// Times a waiter took the registration lock over from a dead holder.
+    pub lock_takeovers: AtomicU64,
+    _reserved: [AtomicU64; 10],
 }
 
-/// One per attach slot; liveness comes from the slot's kernel lock, this is for humans.
+/// One per writer slot. Whether the slot's process is alive is decided by the kernel lock on
+/// byte `1 + slot` of the file, never by these fields.
 #[repr(C)]
 pub struct AttachRecord {
+    /// SLOT_FREE: nobody claims it and no entry has its owner bit. SLOT_CLAIMED: claimed by a
+    /// process, alive while the slot's kernel lock is held, else dead until cleaned.
+    pub state: AtomicU32,
     pub pid: AtomicU32,
+    /// Incremented at every claim: (slot, epoch) names one process's attachment.
+    pub epoch: AtomicU32,
+    /// Slot + 1 of the process that forked this one while its inherited holds are still implied
+    /// by the parent's owner bits (0 once the child set its own bits, or for no parent).
+    pub parent: AtomicU32,
+    /// The parent's epoch when it forked.
+    pub parent_epoch: AtomicU32,
     _reserved: AtomicU32,
     pub attached_unix_ns: AtomicU64,
 }
 
-/// Per-metric metadata, separate from the values so that scans never touch hot lines.
+/// Per-metric metadata, separate from the values so that scans never touch hot lines. The owner
+/// bits (one per writer slot) follow at `META_FIXED`.
 #[repr(C)]
 pub struct MetaRecord {
     pub state: AtomicU32,
     pub kind: AtomicU32,
     pub generation: AtomicU64,
+    /// Index + 1 of the next record in the bucket chain or the free list (0: the end).
     pub next: AtomicU32,
     pub hash: AtomicU32,
     pub name_len: AtomicU32,
     _reserved0: AtomicU32,
-    /// Bit `i` set: the process in attach slot `i` holds at least one handle.
-    pub owners: [AtomicU64; 4],
-    name: [AtomicU64; NAME_WORDS],
-    /// Registration time, nanoseconds since the Unix epoch.
+    /// Registration time, nanoseconds since the Unix epoch (1.0: the first owner word).
     pub created_unix_ns: AtomicU64,
-    _reserved1: [AtomicU64; 7],
+    _reserved1: [AtomicU64; 3],
+    name: [AtomicU64; NAME_WORDS],
 }
 
 /// A metric's value, alone on two cache lines.
@@ -127,16 +168,18 @@ const _: () = {
     assert!(offset_of!(Header, dirty) == 104);
     assert!(offset_of!(Header, next_generation) == 128);
     assert!(offset_of!(Header, repairs) == 136);
+    assert!(offset_of!(Header, lock) == 144);
+    assert!(offset_of!(Header, high_water) == 152);
+    assert!(offset_of!(Header, lock_takeovers) == 168);
     assert!(size_of::<AttachRecord>() == ATTACH_RECORD as usize);
-    assert!(size_of::<MetaRecord>() == META_RECORD as usize && align_of::<MetaRecord>() == 8);
+    assert!(size_of::<MetaRecord>() == META_FIXED as usize && align_of::<MetaRecord>() == 8);
     assert!(offset_of!(MetaRecord, next) == 16);
-    assert!(offset_of!(MetaRecord, owners) == 32);
+    assert!(offset_of!(MetaRecord, created_unix_ns) == 32);
     assert!(offset_of!(MetaRecord, name) == 64);
     assert!(size_of::<ValueRecord>() == VALUE_RECORD as usize);
     assert!(offset_of!(ValueRecord, value) == 0);
     assert!(NAME_WORDS * 8 > NAME_MAX);
-    assert!(ATTACH_SLOTS as usize <= 4 * 64);
-    assert!((ATTACH_SLOTS * ATTACH_RECORD) as u64 <= HEADER_REGION);
+    assert!(MAX_WRITERS % 64 == 0 && DEFAULT_WRITERS % 64 == 0);
 };
 
 /// Writer slot counts are multiples of 64 (whole owner words) in 64..=MAX_WRITERS.
@@ -148,16 +191,25 @@ pub fn writer_slots_rule(n: u32) -> String {
     format!("max_writers {n}: a zone has 64 to {MAX_WRITERS} writer slots, in multiples of 64 (default {DEFAULT_WRITERS})")
 }
 
+/// Metadata record size for `slots` writer slots.
+pub const fn meta_record_size(slots: u32) -> u32 {
+    (META_FIXED + slots / 8).div_ceil(64) * 64
+}
+
 /// Region offsets and sizes of one zone, as written in (or validated from) its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     pub file_size: u64,
     pub capacity: u32,
     pub bucket_count: u32,
+    pub slots: u32,
+    pub meta_record_size: u32,
     pub attach_offset: u64,
     pub buckets_offset: u64,
     pub meta_offset: u64,
     pub values_offset: u64,
+    /// Format 1.0: read-only for this library (see the `v1_0` constants).
+    pub legacy: bool,
 }
 
 const fn round_up(x: u64, to: u64) -> u64 {
@@ -165,32 +217,53 @@ const fn round_up(x: u64, to: u64) -> u64 {
 }
 
 impl Geometry {
-    fn with_capacity(capacity: u32) -> Geometry {
+    fn with_capacity(capacity: u32, slots: u32) -> Geometry {
         let cap = capacity as u64;
+        let meta_record_size = meta_record_size(slots);
         let attach_offset = HEADER_REGION;
-        let buckets_offset = attach_offset + round_up((ATTACH_SLOTS * ATTACH_RECORD) as u64, REGION_ALIGN);
+        let buckets_offset = attach_offset + round_up(slots as u64 * ATTACH_RECORD as u64, REGION_ALIGN);
         let meta_offset = buckets_offset + round_up(cap * 4, REGION_ALIGN);
-        let values_offset = meta_offset + round_up(cap * META_RECORD as u64, REGION_ALIGN);
+        let values_offset = meta_offset + round_up(cap * meta_record_size as u64, REGION_ALIGN);
         let file_size = values_offset + cap * VALUE_RECORD as u64;
-        Geometry { file_size, capacity, bucket_count: capacity, attach_offset, buckets_offset, meta_offset, values_offset }
+        Geometry { file_size, capacity, bucket_count: capacity, slots, meta_record_size, attach_offset, buckets_offset, meta_offset, values_offset, legacy: false }
     }
 
-    /// The largest layout fitting in `file_size` bytes (already page-rounded), if any.
-    pub fn for_file_size(file_size: u64) -> Option<Geometry> {
+    /// The largest layout with `slots` writer slots fitting in `file_size` bytes (already
+    /// page-rounded), if any.
+    pub fn for_file_size(file_size: u64, slots: u32) -> Option<Geometry> {
         if file_size > MAX_FILE_SIZE {
             return None;
         }
-        let per_entry = 4 + META_RECORD as u64 + VALUE_RECORD as u64;
-        let mut cap = (file_size.saturating_sub(Self::with_capacity(0).file_size) / per_entry).min(u32::MAX as u64 - 1) as u32;
-        while cap > 0 && Self::with_capacity(cap).file_size > file_size {
+        let per_entry = 4 + meta_record_size(slots) as u64 + VALUE_RECORD as u64;
+        let mut cap = (file_size.saturating_sub(Self::with_capacity(0, slots).file_size) / per_entry).min(u32::MAX as u64 - 1) as u32;
+        while cap > 0 && Self::with_capacity(cap, slots).file_size > file_size {
             cap -= 1;
         }
-        (cap > 0).then(|| Geometry { file_size, ..Self::with_capacity(cap) })
+        (cap > 0).then(|| Geometry { file_size, ..Self::with_capacity(cap, slots) })
     }
 
     /// The smallest file that holds one metric.
-    pub fn min_file_size() -> u64 {
-        Self::with_capacity(1).file_size
+    pub fn min_file_size(slots: u32) -> u64 {
+        Self::with_capacity(1, slots).file_size
+    }
+
+    /// Bytes of owner bits per metadata record.
+    pub fn owner_words(&self) -> usize {
+        self.slots as usize / 64
+    }
+
+    /// Where the owner bits sit in a metadata record.
+    fn owners_at(&self) -> u64 {
+        if self.legacy { v1_0::OWNERS_AT as u64 } else { META_FIXED as u64 }
+    }
+
+    /// A bucket head or `next` link as an index.
+    pub fn decode_link(&self, raw: u32) -> Option<u32> {
+        match (self.legacy, raw) {
+            (true, v1_0::NIL) | (false, 0) => None,
+            (true, i) => Some(i),
+            (false, i) => Some(i - 1),
+        }
     }
 
     /// Reads and checks the geometry a header claims against the real file length.
@@ -209,31 +282,42 @@ impl Geometry {
             let msg = format!("zone format major version {major} is not supported (this library reads {VERSION_MAJOR})");
             return Err(Error::new(Status::SHM_ERR_VERSION, msg));
         }
+        let legacy = u16_at(offset_of!(Header, version_minor)) == 0;
         let g = Geometry {
             file_size: u64_at(offset_of!(Header, file_size)),
             capacity: u32_at(offset_of!(Header, capacity)),
             bucket_count: u32_at(offset_of!(Header, bucket_count)),
+            slots: u32_at(offset_of!(Header, attach_slots)),
+            meta_record_size: u32_at(offset_of!(Header, meta_record_size)),
             attach_offset: u64_at(offset_of!(Header, attach_offset)),
             buckets_offset: u64_at(offset_of!(Header, buckets_offset)),
             meta_offset: u64_at(offset_of!(Header, meta_offset)),
             values_offset: u64_at(offset_of!(Header, values_offset)),
+            legacy,
         };
         if g.file_size != actual_len {
             return Err(corrupt(format!("header says {} bytes but the file has {actual_len} (truncated?)", g.file_size)));
         }
+        let attach_record = u32_at(offset_of!(Header, attach_record_size));
         check(u32_at(offset_of!(Header, header_size)) as u64 == HEADER_REGION, "unexpected header size")?;
         check(u32_at(offset_of!(Header, hash_id)) == HASH_FNV1A_32, "unknown hash function")?;
-        check(u32_at(offset_of!(Header, attach_slots)) == ATTACH_SLOTS, "unexpected attach slot count")?;
-        check(u32_at(offset_of!(Header, attach_record_size)) == ATTACH_RECORD, "unexpected attach record size")?;
-        check(u32_at(offset_of!(Header, meta_record_size)) == META_RECORD, "unexpected metadata record size")?;
+        if legacy {
+            check(g.slots == v1_0::ATTACH_SLOTS, "unexpected attach slot count")?;
+            check(attach_record == v1_0::ATTACH_RECORD, "unexpected attach record size")?;
+            check(g.meta_record_size == v1_0::META_RECORD, "unexpected metadata record size")?;
+        } else {
+            check(!writer_slots_invalid(g.slots), "writer slot count out of range")?;
+            check(attach_record == ATTACH_RECORD, "unexpected attach record size")?;
+            check(g.meta_record_size == meta_record_size(g.slots), "metadata record size does not match the writer slots")?;
+        }
         check(u32_at(offset_of!(Header, value_record_size)) == VALUE_RECORD, "unexpected value record size")?;
-        check(g.capacity > 0 && g.capacity < NIL, "capacity out of range")?;
-        check(g.bucket_count > 0 && g.bucket_count < NIL, "bucket count out of range")?;
+        check(g.capacity > 0 && g.capacity < u32::MAX, "capacity out of range")?;
+        check(g.bucket_count > 0 && g.bucket_count < u32::MAX, "bucket count out of range")?;
         let cap = g.capacity as u64;
         let regions = [
-            (g.attach_offset, (ATTACH_SLOTS * ATTACH_RECORD) as u64),
+            (g.attach_offset, g.slots as u64 * attach_record as u64),
             (g.buckets_offset, g.bucket_count as u64 * 4),
-            (g.meta_offset, cap * META_RECORD as u64),
+            (g.meta_offset, cap * g.meta_record_size as u64),
             (g.values_offset, cap * VALUE_RECORD as u64),
         ];
         let mut end = HEADER_REGION;
@@ -281,15 +365,22 @@ impl Mapping {
     }
 
     /// # Safety
-    /// `offset + size_of::<T>() <= file_size`, `offset` is aligned for `T`, and `T` consists of
-    /// atomics only.
-    unsafe fn at<T>(&self, offset: u64) -> &T {
-        debug_assert!(offset + size_of::<T>() as u64 <= self.geo.file_size);
+    /// `offset + size_of::<T>() * len <= file_size`, `offset` is aligned for `T`, and `T`
+    /// consists of atomics only.
+    unsafe fn slice_at<T>(&self, offset: u64, len: usize) -> &[T] {
+        debug_assert!(offset + (size_of::<T>() * len) as u64 <= self.geo.file_size);
         // SAFETY: the caller guarantees bounds and alignment (the base is page-aligned). The
         // memory stays mapped as long as `self`, to which the result is tied. Other processes
         // write it concurrently, which is sound because `T` is made of atomics only and we hand
-        // out a shared reference. On a read-only mapping the callers only load.
-        unsafe { &*self.raw.as_ptr().add(offset as usize).cast::<T>() }
+        // out shared references. On a read-only mapping the callers only load.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(offset as usize).cast::<T>(), len) }
+    }
+
+    /// # Safety
+    /// As `slice_at` with `len` 1.
+    unsafe fn at<T>(&self, offset: u64) -> &T {
+        // SAFETY: forwarded contract.
+        unsafe { &self.slice_at(offset, 1)[0] }
     }
 
     pub fn header(&self) -> &Header {
@@ -297,10 +388,11 @@ impl Mapping {
         unsafe { self.at(0) }
     }
 
-    pub fn attach_record(&self, slot: u32) -> &AttachRecord {
-        assert!(slot < ATTACH_SLOTS);
-        // SAFETY: the attach region was validated to hold ATTACH_SLOTS 16-byte records, 64-aligned.
-        unsafe { self.at(self.geo.attach_offset + (slot * ATTACH_RECORD) as u64) }
+    /// Writer slot `s`'s record (format 1.1 only).
+    pub fn attach_record(&self, s: u32) -> &AttachRecord {
+        assert!(s < self.geo.slots && !self.geo.legacy);
+        // SAFETY: the attach region was validated to hold `slots` 32-byte records, 64-aligned.
+        unsafe { self.at(self.geo.attach_offset + (s * ATTACH_RECORD) as u64) }
     }
 
     pub fn bucket(&self, b: u32) -> &AtomicU32 {
@@ -309,10 +401,23 @@ impl Mapping {
         unsafe { self.at(self.geo.buckets_offset + b as u64 * 4) }
     }
 
-    pub fn meta(&self, i: u32) -> &MetaRecord {
+    fn meta_offset(&self, i: u32) -> u64 {
         assert!(i < self.geo.capacity);
-        // SAFETY: i < capacity; the metadata region holds `capacity` 384-byte records, 64-aligned.
-        unsafe { self.at(self.geo.meta_offset + i as u64 * META_RECORD as u64) }
+        self.geo.meta_offset + i as u64 * self.geo.meta_record_size as u64
+    }
+
+    pub fn meta(&self, i: u32) -> &MetaRecord {
+        // SAFETY: i < capacity; the metadata region holds `capacity` records of at least
+        // META_FIXED bytes, 64-aligned (record sizes are multiples of 64).
+        unsafe { self.at(self.meta_offset(i)) }
+    }
+
+    /// Entry `i`'s owner bits: bit `s % 64` of word `s / 64` for writer slot `s`.
+    pub fn owners(&self, i: u32) -> &[AtomicU64] {
+        let g = &self.geo;
+        // SAFETY: owners_at + 8 * owner_words fits in the record (meta_record_size was checked
+        // against the slot count, 1.0: 32 bytes at offset 32); 8-aligned.
+        unsafe { self.slice_at(self.meta_offset(i) + g.owners_at(), g.owner_words()) }
     }
 
     pub fn value(&self, i: u32) -> &AtomicU64 {
@@ -320,6 +425,15 @@ impl Mapping {
         // SAFETY: i < capacity; the value region holds `capacity` 128-byte records, 64-aligned.
         let rec: &ValueRecord = unsafe { self.at(self.geo.values_offset + i as u64 * VALUE_RECORD as u64) };
         &rec.value
+    }
+
+    /// Byte ranges of entry records `from..to` (metadata, then values), for reserving pages.
+    pub fn record_ranges(&self, from: u32, to: u32) -> [(u64, u64); 2] {
+        let g = &self.geo;
+        let (from, to) = (from as u64, to as u64);
+        let m = g.meta_record_size as u64;
+        let v = VALUE_RECORD as u64;
+        [(g.meta_offset + from * m, (to - from) * m), (g.values_offset + from * v, (to - from) * v)]
     }
 }
 
@@ -338,20 +452,23 @@ impl MetaRecord {
 
     /// Copies the stored name into `out` (`name_len` clamped to NAME_MAX) and returns its length.
     pub fn read_name(&self, out: &mut [u8; NAME_WORDS * 8]) -> usize {
-        for (w, chunk) in self.name.iter().zip(out.chunks_mut(8)) {
+        let n = (self.name_len.load(Ordering::Relaxed) as usize).min(NAME_MAX);
+        for (w, chunk) in self.name.iter().zip(out.chunks_mut(8)).take(n.div_ceil(8)) {
             chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
         }
-        (self.name_len.load(Ordering::Relaxed) as usize).min(NAME_MAX)
+        n
     }
 
+    /// Whether the stored name is `name`, comparing every word (a caller validates the read).
     pub fn name_equals(&self, name: &[u8]) -> bool {
-        let mut buf = [0u8; NAME_WORDS * 8];
-        let n = self.read_name(&mut buf);
-        n == name.len() && &buf[..n] == name
-    }
-
-    pub fn owner_bits(&self) -> [u64; 4] {
-        std::array::from_fn(|i| self.owners[i].load(Ordering::Acquire))
+        if self.name_len.load(Ordering::Relaxed) as usize != name.len() {
+            return false;
+        }
+        name.chunks(8).zip(&self.name).all(|(chunk, w)| {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            w.load(Ordering::Relaxed) == u64::from_ne_bytes(buf)
+        })
     }
 }
 
@@ -426,27 +543,42 @@ pub fn read_header_bytes(file: &File) -> std::io::Result<[u8; 256]> {
     Ok(buf)
 }
 
+/// The layout as a table of fields, for tests and fuzzers that edit zone images. A child module
+/// so that it sees every field; see the module's own documentation.
+#[doc(hidden)]
+#[path = "layout_table.rs"]
+pub mod table;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn geometry_fits_and_is_aligned() {
-        for size in [Geometry::min_file_size(), 20480, 1 << 20, 10 << 20, 64 << 20] {
-            let size = round_up(size, 4096);
-            let g = Geometry::for_file_size(size).expect("fits");
-            assert!(g.values_offset + g.capacity as u64 * 128 <= size);
-            assert_eq!(g.values_offset % 4096, 0);
+        for slots in [64, DEFAULT_WRITERS, 4096, MAX_WRITERS] {
+            for size in [Geometry::min_file_size(slots), 20480, 1 << 20, 10 << 20, 64 << 20] {
+                let size = round_up(size, 4096);
+                let Some(g) = Geometry::for_file_size(size, slots) else { continue };
+                assert!(g.values_offset + g.capacity as u64 * 128 <= size);
+                assert_eq!(g.values_offset % 4096, 0);
+                assert_eq!(g.meta_record_size % 64, 0);
+                assert!(g.meta_record_size as usize >= META_FIXED as usize + g.owner_words() * 8);
+            }
+            assert!(Geometry::for_file_size(Geometry::min_file_size(slots) - 1, slots).is_none());
         }
-        assert!(Geometry::for_file_size(Geometry::min_file_size() - 1).is_none());
-        assert!(Geometry::for_file_size(MAX_FILE_SIZE + 4096).is_none());
+        assert!(Geometry::for_file_size(MAX_FILE_SIZE + 4096, DEFAULT_WRITERS).is_none());
     }
 
-    /// The capacities quoted in docs/FORMAT.md.
+    /// The capacities and record sizes quoted in docs/FORMAT.md.
     #[test]
     fn documented_capacities() {
-        assert_eq!(Geometry::for_file_size(1 << 20).unwrap().capacity, 2016);
-        assert_eq!(Geometry::for_file_size(10 << 20).unwrap().capacity, 20298);
-        assert_eq!(Geometry::min_file_size(), 16512);
+        assert_eq!(meta_record_size(DEFAULT_WRITERS), 384);
+        assert_eq!(meta_record_size(4096), 832);
+        assert_eq!(meta_record_size(MAX_WRITERS), 2368);
+        assert_eq!(Geometry::for_file_size(1 << 20, DEFAULT_WRITERS).unwrap().capacity, 2005);
+        assert_eq!(Geometry::for_file_size(10 << 20, DEFAULT_WRITERS).unwrap().capacity, 20288);
+        assert_eq!(Geometry::for_file_size(10 << 20, 4096).unwrap().capacity, 10732);
+        assert_eq!(Geometry::for_file_size(1 << 30, DEFAULT_WRITERS).unwrap().capacity, 2080864);
+        assert_eq!(Geometry::min_file_size(DEFAULT_WRITERS), 20608);
     }
 }

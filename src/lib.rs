@@ -19,20 +19,29 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod attach;
 pub mod error;
 pub mod ffi;
+mod fork;
 pub mod index;
 mod layout;
+mod lock;
 pub mod metric;
 pub mod open;
+pub mod read;
+mod slots;
 mod sys;
 pub mod zone;
 
 pub use error::{Error, Result, Status};
-pub use index::{Kind, Snapshot, Value};
+pub use index::Kind;
 pub use layout::NAME_MAX;
+/// Field offsets of the zone format, derived from the layout structs (for tests and fuzzers).
+#[doc(hidden)]
+pub use layout::table as layout_table;
 pub use metric::{Counter, Gauge, GaugeF64, Metric};
 pub use open::OpenOptions;
+pub use read::{Snapshot, Value};
 pub use zone::{Stats, Zone, ZoneInfo};
 
 /// Format version this library writes and reads (major, minor).

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::attach::Shared;
 use crate::error::Result;
 use crate::index::Kind;
 use crate::layout::ValueSlot;
-use crate::zone::Shared;
 
 /// The operations on a value slot, for each kind. Relaxed ordering: each value is independent,
 /// and read-modify-writes stay exact across processes whatever the ordering.

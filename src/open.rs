@@ -78,10 +78,6 @@ impl OpenOptions {
         if self.max_writers != 0 && layout::writer_slots_invalid(self.max_writers) {
             return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, layout::writer_slots_rule(self.max_writers)));
         }
-        if self.max_writers != 0 && self.max_writers != layout::DEFAULT_WRITERS {
-            // Transitional until format 1.1 lands in this branch.
-            return Err(Error::new(Status::SHM_ERR_INVALID_ARGUMENT, "this build supports only the default number of writer slots"));
-        }
         Ok(())
     }
 }
@@ -121,12 +117,8 @@ fn check_trust(meta: &std::fs::Metadata, path: &Path, opts: &OpenOptions) -> Res
     let me = sys::effective_uid();
     let hint = "pass SHM_OPEN_TRUST_SHARED (trust_shared) to share a zone between users on purpose, or use a private $SHMMETRICS_DIR";
     if meta.uid() != me {
-        let msg = format!(
-            "{} is owned by {}, not by this process's user {}; refusing to write to it ({hint})",
-            path.display(),
-            sys::describe_user(meta.uid()),
-            sys::describe_user(me)
-        );
+        let msg =
+            format!("{} is owned by {}, not by this process's user {}; refusing to write to it ({hint})", path.display(), sys::describe_user(meta.uid()), sys::describe_user(me));
         return Err(Error::new(Status::SHM_ERR_UNTRUSTED, msg));
     }
     let foreign_write = meta.mode() & 0o022 & !opts.mode;
@@ -189,23 +181,34 @@ fn refuse_foreign_replacement(path: &Path, opts: &OpenOptions) -> Result<()> {
     }
 }
 
-/// Page-rounds and checks a creation size.
-pub fn creation_geometry(size: u64) -> Result<Geometry> {
+/// Page-rounds and checks a creation size for a zone with `max_writers` writer slots (0: the
+/// default).
+pub fn creation_geometry(size: u64, max_writers: u32) -> Result<Geometry> {
+    let slots = if max_writers == 0 { layout::DEFAULT_WRITERS } else { max_writers };
     let page = sys::page_size();
     let rounded = size.checked_next_multiple_of(page).unwrap_or(u64::MAX);
-    Geometry::for_file_size(rounded).ok_or_else(|| {
-        let msg = format!("zone size {size} is outside {}..={} bytes", Geometry::min_file_size(), layout::MAX_FILE_SIZE);
+    Geometry::for_file_size(rounded, slots).ok_or_else(|| {
+        let msg = format!("zone size {size} is outside {}..={} bytes (for {slots} writer slots)", Geometry::min_file_size(slots), layout::MAX_FILE_SIZE);
         Error::new(Status::SHM_ERR_INVALID_SIZE, msg)
     })
 }
 
-/// Makes an unnamed, reserved, initialised zone file in `dir`.
+/// Makes an unnamed, initialised zone file in `dir`. The file is sparse: only the header, the
+/// writer slots and the buckets are reserved now; entry records are reserved as registrations
+/// reach them (a full filesystem then fails a registration with SHM_ERR_NO_SPACE, never as a
+/// SIGBUS), so creating a zone costs the same whatever its size, and all-zero records are valid
+/// empty ones. A zone larger than the filesystem's free space is refused at once.
 fn create_unnamed(dir: &Path, geo: Geometry, mode: u32) -> Result<Opened> {
     let file =
         FsOpen::new().read(true).write(true).mode(mode).custom_flags(libc::O_TMPFILE).open(dir).map_err(|e| Error::io(&format!("create a zone file in {}", dir.display()), e))?;
     // Apply the mode exactly, whatever the umask.
     file.set_permissions(Permissions::from_mode(mode)).map_err(|e| Error::io("chmod", e))?;
-    sys::allocate(&file, geo.file_size).map_err(|e| Error::io(&format!("reserve {} bytes", geo.file_size), e))?;
+    if let Some(free) = sys::free_space(&file).filter(|&free| free < geo.file_size) {
+        let msg = format!("a zone of {} bytes does not fit in {} ({free} bytes free)", geo.file_size, dir.display());
+        return Err(Error::new(Status::SHM_ERR_NO_SPACE, msg));
+    }
+    file.set_len(geo.file_size).map_err(|e| Error::io(&format!("size the zone file to {} bytes", geo.file_size), e))?;
+    sys::allocate_range(&file, 0, geo.meta_offset).map_err(|e| Error::io(&format!("reserve {} bytes", geo.meta_offset), e))?;
     let map = Mapping::map(&file, geo, true).map_err(|e| Error::io("mmap", e))?;
     init_header(&map);
     Ok(Opened { file, map })
@@ -214,9 +217,6 @@ fn create_unnamed(dir: &Path, geo: Geometry, mode: u32) -> Result<Opened> {
 fn init_header(map: &Mapping) {
     let g = *map.geometry();
     let h = map.header();
-    for b in 0..g.bucket_count {
-        map.bucket(b).store(layout::NIL, Ordering::Relaxed);
-    }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     h.version_major.store(layout::VERSION_MAJOR, Ordering::Relaxed);
     h.version_minor.store(layout::VERSION_MINOR, Ordering::Relaxed);
@@ -227,11 +227,11 @@ fn init_header(map: &Mapping) {
     h.capacity.store(g.capacity, Ordering::Relaxed);
     h.bucket_count.store(g.bucket_count, Ordering::Relaxed);
     h.attach_offset.store(g.attach_offset, Ordering::Relaxed);
-    h.attach_slots.store(layout::ATTACH_SLOTS, Ordering::Relaxed);
+    h.attach_slots.store(g.slots, Ordering::Relaxed);
     h.attach_record_size.store(layout::ATTACH_RECORD, Ordering::Relaxed);
     h.buckets_offset.store(g.buckets_offset, Ordering::Relaxed);
     h.meta_offset.store(g.meta_offset, Ordering::Relaxed);
-    h.meta_record_size.store(layout::META_RECORD, Ordering::Relaxed);
+    h.meta_record_size.store(g.meta_record_size, Ordering::Relaxed);
     h.value_record_size.store(layout::VALUE_RECORD, Ordering::Relaxed);
     h.values_offset.store(g.values_offset, Ordering::Relaxed);
     h.created_unix_ns.store(now, Ordering::Relaxed);
@@ -258,7 +258,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Opened> {
         if opts.fresh {
             refuse_foreign_replacement(path, opts)?;
         }
-        let opened = create_unnamed(dir, creation_geometry(opts.size)?, opts.mode)?;
+        let opened = create_unnamed(dir, creation_geometry(opts.size, opts.max_writers)?, opts.mode)?;
         if opts.fresh {
             // Replace atomically: processes still mapping the old file keep it, unharmed.
             static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -10,11 +10,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-/// Lock byte serialising every change to a zone's index.
-pub const REGISTRATION_LOCK: u64 = 0;
-/// Attach slot `i` is claimed by holding a write lock on byte `ATTACH_LOCK_BASE + i`.
-pub const ATTACH_LOCK_BASE: u64 = 1;
-
 fn flock(kind: libc::c_short, at: u64) -> libc::flock {
     // SAFETY: flock is a plain C struct for which all-zero bytes are a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
@@ -40,11 +35,6 @@ fn fcntl_lock(file: &File, cmd: libc::c_int, fl: &mut libc::flock) -> io::Result
     }
 }
 
-/// Blocks until this open file description holds the write lock on byte `at`.
-pub fn lock_wait(file: &File, at: u64) -> io::Result<()> {
-    fcntl_lock(file, libc::F_OFD_SETLKW, &mut flock(libc::F_WRLCK as libc::c_short, at))
-}
-
 /// Takes the write lock on byte `at` if it is free; `Ok(false)` if someone else holds it.
 pub fn try_lock(file: &File, at: u64) -> io::Result<bool> {
     match fcntl_lock(file, libc::F_OFD_SETLK, &mut flock(libc::F_WRLCK as libc::c_short, at)) {
@@ -64,13 +54,6 @@ pub fn is_locked_by_other(file: &File, at: u64) -> io::Result<bool> {
     let mut fl = flock(libc::F_WRLCK as libc::c_short, at);
     fcntl_lock(file, libc::F_OFD_GETLK, &mut fl)?;
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
-}
-
-/// Reserves `len` bytes of backing store so a full tmpfs fails here, not as a SIGBUS later.
-pub fn allocate(file: &File, len: u64) -> io::Result<()> {
-    // SAFETY: plain syscall on a descriptor borrowed from `file`; no memory is passed.
-    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
-    if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
 }
 
 pub fn page_size() -> u64 {
@@ -122,4 +105,42 @@ pub fn describe_user(uid: u32) -> String {
 fn zeroed_passwd() -> libc::passwd {
     // SAFETY: passwd is a plain C struct of integers and pointers; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
+}
+
+/// Reserves bytes `offset..offset + len` of backing store, so a full tmpfs fails here rather
+/// than as a SIGBUS on first touch.
+pub fn allocate_range(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: plain syscall on a descriptor borrowed from `file`; no memory is passed.
+    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t) };
+    if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+}
+
+/// Makes `target`'s descriptor number refer to `source`'s open file description (dup3, keeping
+/// close-on-exec), so every holder of that number now uses `source`'s description and its
+/// locks. Async-signal-safe.
+pub fn dup_onto(source: &File, target: &File) -> io::Result<()> {
+    loop {
+        // SAFETY: both descriptors are open for the duration of the call (borrowed from the
+        // Files); dup3 replaces `target`'s number atomically, which `target` keeps owning.
+        let r = unsafe { libc::dup3(source.as_raw_fd(), target.as_raw_fd(), libc::O_CLOEXEC) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Bytes an unprivileged user may still allocate on `file`'s filesystem (None if unknown).
+pub fn free_space(file: &File) -> Option<u64> {
+    // SAFETY: statvfs is a plain C struct of integers; all-zero is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open for the call and `st` is a valid out-pointer.
+    let r = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
+    (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }

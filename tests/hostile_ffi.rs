@@ -15,10 +15,10 @@ fn cstr(p: &std::path::Path) -> CString {
     CString::new(p.to_str().unwrap()).unwrap()
 }
 
-/// A NULL `out` must be refused before the open does anything. The core checks it only after
-/// opening (src/ffi.rs `give_zone`, called by `shm_zone_open` and `shm_zone_open_path`): the zone
-/// is created, attached (attach record written) or, with SHM_OPEN_FRESH, replaced, and then
-/// SHM_ERR_NULL_ARGUMENT is returned and the new zone dropped. The fresh case destroys data.
+/// A NULL `out` must be refused before the open does anything. The core used to check it only
+/// after opening (`give_zone`, src/ffi/zone.rs): the zone was created, attached (attach record
+/// written) or, with SHM_OPEN_FRESH, replaced before SHM_ERR_NULL_ARGUMENT came back, and the
+/// fresh case destroyed data.
 #[test]
 fn null_out_open_touches_nothing() {
     let dir = TempDir::new("nullout");

@@ -13,6 +13,7 @@ use std::ptr::null_mut;
 use std::time::Instant;
 
 use shmmetrics::ffi::*;
+use shmmetrics::layout_table::header;
 use shmmetrics::{OpenOptions, Status, Zone};
 
 const CYCLES: usize = 10_000;
@@ -104,7 +105,7 @@ fn ten_thousand_open_close_cycles_leak_nothing() {
     // Refusals: every error path closes what it opened.
     let bad = dir.path("bad");
     let mut d = std::fs::read(&path).unwrap();
-    put(&mut d, off::VERSION_MAJOR, 2, 7);
+    header::version_major.put(&mut d, 7);
     std::fs::write(&bad, &d).unwrap();
     phase(&dir.0, "rust refused opens", CYCLES, |i| {
         let s = match i % 3 {

@@ -143,7 +143,9 @@ fn a_file_truncated_under_the_mapping_is_reported_not_a_crash() {
     c.inc(1);
     let f = std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap();
     f.set_len(4096).unwrap();
-    for e in [z.stats().err(), z.verify().err(), z.gauge("g").err(), z.check_file().err()] {
+    // Registrations check the file's size at most every 100 ms (a system call is most of a
+    // registration's cost), so they are left out here; tests/hostile_files.rs covers them.
+    for e in [z.stats().err(), z.verify().err(), z.check_file().err(), c.0.release().err()] {
         assert_eq!(e.map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
     }
 }

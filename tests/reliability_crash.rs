@@ -112,7 +112,7 @@ fn worker(zone_path: &Path, log: &Log, slot: u64, seed: u64) {
                 log.add(W_RELEASES, 1);
             }
             68..=79 => {
-                let k = rng.below(CHURN);
+                let k = rng.below_u64(CHURN);
                 log.set(W_PHASE, PH_REG);
                 let h = timed(log, W_MAX_WAIT_NS, || register_churn(&zone, k));
                 log.set(W_PHASE, PH_INC);
@@ -124,7 +124,7 @@ fn worker(zone_path: &Path, log: &Log, slot: u64, seed: u64) {
                 }
                 held.push(h);
                 if held.len() > 12 {
-                    let h = held.swap_remove(rng.below(held.len() as u64) as usize);
+                    let h = held.swap_remove(rng.below(held.len()));
                     log.set(W_PHASE, PH_REL);
                     timed(log, W_MAX_WAIT_NS, || release(h));
                     log.set(W_PHASE, PH_INC);
@@ -133,7 +133,7 @@ fn worker(zone_path: &Path, log: &Log, slot: u64, seed: u64) {
             }
             80..=93 => {
                 if !held.is_empty() {
-                    let h = held.swap_remove(rng.below(held.len() as u64) as usize);
+                    let h = held.swap_remove(rng.below(held.len()));
                     if rng.below(4) == 0 {
                         drop(h); // close: keeps the claim until this process detaches
                     } else {
@@ -260,7 +260,7 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     let start = Instant::now();
 
     for k in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(max_gap_us)));
+        std::thread::sleep(Duration::from_micros(rng.below_u64(max_gap_us)));
         // The oldest incarnation dies, so that victims have usually got past their start-up.
         let mut victim = running.remove(0);
         victim.helper.kill();
@@ -400,7 +400,7 @@ fn full_worker(zone_path: &Path, log: &Log, slot: u64, seed: u64) {
             Err(e) => panic!("{e}"),
         }
         if held.len() > 1 {
-            let c = held.swap_remove(rng.below(held.len() as u64) as usize);
+            let c = held.swap_remove(rng.below(held.len()));
             if rng.below(2) == 0 {
                 log.set(W_PHASE, PH_REL);
                 timed(log, W_MAX_WAIT_NS, || c.release().unwrap());
@@ -432,7 +432,7 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     let dir = TempDir::new("crash-full");
     let zone_path = dir.path("zone");
     // Ten entries for three workers holding one counter each and churning 64 names.
-    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     assert_eq!(zone.capacity(), 10);
     let mut incarnation = 0u64;
     let mut spawn = |slot: usize, rng: &mut Rng| {
@@ -443,7 +443,7 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     let (mut worst_parent_wait, mut max_child_wait_ns, mut regs, mut found_dirty) = (Duration::ZERO, 0u64, 0u64, 0u64);
     let start = Instant::now();
     for k in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(12_000)));
+        std::thread::sleep(Duration::from_micros(rng.below_u64(12_000)));
         let mut victim = running.remove(0);
         victim.helper.kill();
         let t = Instant::now();
@@ -497,7 +497,7 @@ fn spawn_worker(test: &str, role: &str, dir: &TempDir, zone_path: &std::path::Pa
         ("SHMM_REL_ZONE", zone_path.display().to_string()),
         ("SHMM_REL_LOG", log_path.display().to_string()),
         ("SHMM_REL_SLOT", slot.to_string()),
-        ("SHMM_REL_SEED", rng.next().to_string()),
+        ("SHMM_REL_SEED", rng.next_u64().to_string()),
     ];
     Running { helper: spawn_role(test, role, dir, tag, &env), log, slot }
 }

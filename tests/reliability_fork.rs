@@ -6,6 +6,9 @@
 //! The children here do nothing but atomic adds through inherited handles and pipe reads and
 //! writes, then `_exit`: nothing that could deadlock in a forked copy of a threaded process.
 
+mod common;
+use common::TempDir;
+
 use std::time::Duration;
 
 use shmmetrics::{OpenOptions, Zone};
@@ -34,20 +37,15 @@ fn read_byte(fd: i32) -> bool {
     unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) == 1 }
 }
 
-fn tmp_zone(tag: &str) -> std::path::PathBuf {
-    let base = std::env::var_os("SHMMETRICS_TEST_TMP").map(std::path::PathBuf::from).unwrap_or_else(|| "/dev/shm".into());
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    base.join(format!("shmm-rel-{tag}-{}-{nanos}.zone", std::process::id()))
-}
-
 /// A forked child still incrementing through an inherited handle must keep that metric alive:
 /// when the parent releases its own handle, the entry must not be freed and reused by another
 /// metric, or the child's increments land in somebody else's value.
 #[test]
 fn forked_child_inherited_handle_keeps_its_metric() {
-    let path = tmp_zone("fork");
+    let dir = TempDir::new("fork");
+    let path = dir.path("zone");
     // Capacity 10: nine fillers and fork_x fill it, so the next registration reuses fork_x's entry.
-    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     assert_eq!(zone.capacity(), 10);
     let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
@@ -77,15 +75,15 @@ fn forked_child_inherited_handle_keeps_its_metric() {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     std::thread::sleep(Duration::from_millis(1));
     let x_now = zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits as i64);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(x_now, Some(6), "fork_x, still used by the child, keeps the child's increments");
 }
 
 /// The same with the child registering first (a locked call, which also re-attaches it).
 #[test]
 fn forked_child_that_registers_first_keeps_its_inherited_handle() {
-    let path = tmp_zone("fork2");
-    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 20480, ..Default::default() }).unwrap();
+    let dir = TempDir::new("fork2");
+    let path = dir.path("zone");
+    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
     x.inc(1);
@@ -115,7 +113,6 @@ fn forked_child_that_registers_first_keeps_its_inherited_handle() {
     // SAFETY: waits for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     let x_now = zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits as i64);
-    let _ = std::fs::remove_file(&path);
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     // The zone is full of live claims: fork_y cannot take fork_x's entry.
     assert!(y.is_err(), "fork_y took an entry although every one is claimed");

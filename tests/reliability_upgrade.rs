@@ -252,7 +252,7 @@ fn overlapping_old_and_new_processes_never_lose_or_reset_a_counter() {
         }
         // Both run and increment for a while.
         std::thread::sleep(Duration::from_millis(rng.range(10, 60)));
-        let exit = [Exit::Kill, Exit::Release, Exit::Drop][rng.below(3) as usize];
+        let exit = [Exit::Kill, Exit::Release, Exit::Drop][rng.below(3)];
         *exits
             .entry(match exit {
                 Exit::Kill => "sigkill",

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::ptr::{null, null_mut};
 
 use shmmetrics::ffi::*;
+use shmmetrics::layout_table::{header, meta_record, owner_word};
 
 const NAMES: [&str; 12] = [
     "a",
@@ -39,12 +40,10 @@ const NAMES: [&str; 12] = [
     "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
 ];
 /// Creation sizes: the minimum (10 metrics, so "full" is reachable) and 64 KiB (100 metrics).
-const SIZES: [u64; 3] = [16512, 20480, 65536];
+const SIZES: [u64; 3] = [20608, 24576, 65536];
 const ZONE_SLOTS: usize = 3;
 const HANDLE_SLOTS: usize = 12;
 const MAX_OPS: usize = 400;
-/// Offsets of the header counters that a refused registration may bump.
-const FAILED_COUNTERS: std::ops::Range<usize> = 112..128;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum HKind {
@@ -390,9 +389,9 @@ impl State {
         // slots, which dominates the run time when done on every open).
         let capacity = {
             use std::io::Read;
-            let mut h = [0u8; 40];
+            let mut h = [0u8; header::capacity.offset + header::capacity.size];
             std::fs::File::open(&self.path).and_then(|mut f| f.read_exact(&mut h)).expect("read the header of the zone just opened");
-            u32::from_ne_bytes(h[32..36].try_into().unwrap())
+            header::capacity.get(&h) as u32
         };
         assert!(capacity >= 10);
         let remove_on_close = flags & SHM_OPEN_REMOVE_ON_CLOSE != 0;
@@ -650,10 +649,9 @@ impl State {
         assert!(out.is_null(), "out written on failure");
         assert_same_except_failures(&before, &self.file_bytes(), false, "refused registration");
         if let (true, true, Some(b), Some(a)) = (open, is_current, &before, &self.file_bytes()) {
-            let field = |d: &[u8], o: usize| u64::from_ne_bytes(d[o..o + 8].try_into().unwrap());
             let bump = u64::from(counted && writable);
-            assert_eq!(field(a, 112), field(b, 112) + bump, "failed_registrations");
-            assert_eq!(field(a, 120), field(b, 120), "failed_zone_full");
+            assert_eq!(header::failed_registrations.get(a), header::failed_registrations.get(b) + bump, "failed_registrations");
+            assert_eq!(header::failed_zone_full.get(a), header::failed_zone_full.get(b), "failed_zone_full");
         }
     }
 
@@ -753,10 +751,11 @@ fn assert_same_except_failures(before: &Option<Vec<u8>>, after: &Option<Vec<u8>>
     match (before, after) {
         (Some(b), Some(a)) => {
             assert_eq!(a.len(), b.len(), "{what} changed the file size");
-            let field = |d: &[u8], o: usize| u64::from_ne_bytes(d[o..o + 8].try_into().unwrap());
-            let (meta, cap) = (field(b, 64) as usize, field(b, 32) as u32 as usize);
-            let owner_bits = |i: usize| i >= meta && i < meta + cap * 384 && (32..64).contains(&((i - meta) % 384));
-            let diff = (0..a.len()).find(|&i| a[i] != b[i] && !FAILED_COUNTERS.contains(&i) && !(sweep && owner_bits(i) && a[i] & !b[i] == 0));
+            let cap = header::capacity.get(b) as usize;
+            let words = header::attach_slots.get(b) as usize / 64;
+            let owner_bits = |i: usize| (0..cap).any(|r| (0..words).any(|w| owner_word(meta_record(b, r), w).range().contains(&i)));
+            let failure_counter = |i: usize| [header::failed_registrations, header::failed_zone_full].iter().any(|f| f.range().contains(&i));
+            let diff = (0..a.len()).find(|&i| a[i] != b[i] && !failure_counter(i) && !(sweep && owner_bits(i) && a[i] & !b[i] == 0));
             assert!(diff.is_none(), "{what} wrote the zone file at offset {diff:?}");
         }
         (b, a) => assert_eq!(b.is_some(), a.is_some(), "{what} created or removed the zone file"),

@@ -7,6 +7,9 @@
 
 pub mod api_seq;
 pub mod mutate;
+/// The seeded PRNG of the test suites, shared rather than copied.
+#[path = "../../tests/common/rng.rs"]
+pub mod rng;
 pub mod seeds;
 pub mod zone_file;
 

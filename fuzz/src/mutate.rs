@@ -5,81 +5,22 @@
 //! and extend at page boundaries, and, half the time, fix the header's `file_size` to the new
 //! length so that mutated files get past attach validation into the index code.
 
-/// xorshift64*: small, fast, and the same sequence for the same seed everywhere.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+use shmmetrics::layout_table::{Field, Record, bucket_head, header, meta, value};
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
+pub use crate::rng::Rng;
 
 const PAGE: usize = 4096;
-/// Header fields: (offset, width).
-const HEADER_FIELDS: [(usize, usize); 26] = [
-    (0, 8),
-    (8, 2),
-    (10, 2),
-    (12, 4),
-    (16, 8),
-    (24, 4),
-    (28, 4),
-    (32, 4),
-    (36, 4),
-    (40, 8),
-    (48, 4),
-    (52, 4),
-    (56, 8),
-    (64, 8),
-    (72, 4),
-    (76, 4),
-    (80, 8),
-    (88, 8),
-    (96, 4),
-    (100, 4),
-    (104, 4),
-    (108, 4),
-    (112, 8),
-    (120, 8),
-    (128, 8),
-    (136, 8),
-];
-/// Metadata record fields: (offset within the 384-byte record, width).
-const META_FIELDS: [(usize, usize); 9] = [(0, 4), (4, 4), (8, 8), (16, 4), (20, 4), (24, 4), (32, 8), (56, 8), (64, 8)];
-const META_RECORD: usize = 384;
 
-fn get(data: &[u8], off: usize, width: usize) -> Option<u64> {
-    let b = data.get(off..off + width)?;
-    let mut buf = [0u8; 8];
-    buf[..width].copy_from_slice(b);
-    Some(u64::from_le_bytes(buf))
-}
-
-fn put(data: &mut [u8], off: usize, width: usize, v: u64) {
-    if let Some(b) = data.get_mut(off..off + width) {
-        b.copy_from_slice(&v.to_le_bytes()[..width]);
-    }
+/// A word of a random field of `record` at `base` (reserved fields are left alone).
+fn any_word(rng: &mut Rng, record: &Record, base: usize) -> Field {
+    let fields: Vec<Field> = record.fields.iter().copied().filter(|f| !f.is_reserved()).collect();
+    let f = fields[rng.below(fields.len())];
+    f.word(rng.below(f.size / f.word)).at(base)
 }
 
 fn interesting(rng: &mut Rng, data: &[u8], old: u64) -> u64 {
     let len = data.len() as u64;
-    let cap = get(data, 32, 4).unwrap_or(10);
+    let cap = header::capacity.try_get(data).unwrap_or(10);
     let pick = [
         0,
         1,
@@ -99,9 +40,9 @@ fn interesting(rng: &mut Rng, data: &[u8], old: u64) -> u64 {
         1 << 40,
         (1 << 40) + PAGE as u64,
         64,
-        128,
-        256,
-        384,
+        value::RECORD.size as u64,
+        header::RECORD.size as u64,
+        meta::RECORD.size as u64,
         4096,
         8192,
         len,
@@ -123,9 +64,9 @@ fn interesting(rng: &mut Rng, data: &[u8], old: u64) -> u64 {
 
 /// Where the metadata region starts according to the header, if it looks plausible.
 fn meta_region(data: &[u8]) -> Option<(usize, usize)> {
-    let off = get(data, 64, 8)? as usize;
-    let cap = get(data, 32, 4)? as usize;
-    (off < data.len() && cap > 0).then(|| (off, cap.min((data.len() - off) / META_RECORD)))
+    let off = header::meta_offset.try_get(data)? as usize;
+    let cap = header::capacity.try_get(data)? as usize;
+    (off < data.len() && cap > 0).then(|| (off, cap.min((data.len() - off) / meta::RECORD.size)))
 }
 
 /// Mutates a zone file image in place.
@@ -143,28 +84,28 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
                 }
             }
             1..=3 => {
-                let (off, w) = HEADER_FIELDS[rng.below(HEADER_FIELDS.len())];
-                let old = get(data, off, w).unwrap_or(0);
+                let f = any_word(rng, &header::RECORD, 0);
+                let old = f.try_get(data).unwrap_or(0);
                 let v = interesting(rng, data, old);
-                put(data, off, w, v);
+                f.try_put(data, v);
             }
             4..=6 => {
                 if let Some((base, n)) = meta_region(data).filter(|&(_, n)| n > 0) {
-                    let rec = base + rng.below(n) * META_RECORD;
-                    let (off, w) = META_FIELDS[rng.below(META_FIELDS.len())];
-                    let old = get(data, rec + off, w).unwrap_or(0);
+                    let rec = base + rng.below(n) * meta::RECORD.size;
+                    let f = any_word(rng, &meta::RECORD, rec);
+                    let old = f.try_get(data).unwrap_or(0);
                     let v = if rng.chance(2) { rng.below(5) as u64 } else { interesting(rng, data, old) };
-                    put(data, rec + off, w, v);
+                    f.try_put(data, v);
                 }
             }
             7 => {
-                // Bucket heads: point into the records, past them, or to NIL.
-                if let Some(bo) = get(data, 56, 8).map(|b| b as usize).filter(|&b| b < data.len()) {
-                    let nb = get(data, 36, 4).unwrap_or(1).max(1) as usize;
-                    let i = bo + 4 * rng.below(nb.min(1024));
-                    let cap = get(data, 32, 4).unwrap_or(1).max(1);
-                    let v = [u32::MAX as u64, rng.next_u64() % cap, cap, 0][rng.below(4)];
-                    put(data, i, 4, v);
+                // Bucket heads (index + 1, 0 = empty): point into the records, past them, or nowhere.
+                if header::buckets_offset.try_get(data).is_some_and(|b| b < data.len() as u64) {
+                    let nb = header::bucket_count.try_get(data).unwrap_or(1).max(1) as usize;
+                    let head = bucket_head(data, rng.below(nb.min(1024)));
+                    let cap = header::capacity.try_get(data).unwrap_or(1).max(1);
+                    let v = [u32::MAX as u64, 1 + rng.next_u64() % cap, cap + 1, 0][rng.below(4)];
+                    head.try_put(data, v);
                 }
             }
             8 => {
@@ -184,7 +125,7 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
             10 => {
                 // Copy a 64-byte-aligned chunk over another (duplicates records, names).
                 if data.len() >= 128 {
-                    let len = [8, 64, 384, 1024][rng.below(4)].min(data.len() / 2);
+                    let len = [8, 64, meta::RECORD.size, 1024][rng.below(4)].min(data.len() / 2);
                     let from = rng.below(data.len() - len) & !63;
                     let to = rng.below(data.len() - len) & !63;
                     data.copy_within(from..from + len, to);
@@ -204,9 +145,9 @@ pub fn mutate_zone(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usi
     data.truncate(max_len);
     // Keep the header's size consistent with the new length half the time, so that the file
     // passes attach validation and the mutation reaches the index.
-    if data.len() >= 24 && rng.chance(2) {
+    if rng.chance(2) {
         let n = data.len() as u64;
-        put(data, 16, 8, n);
+        header::file_size.try_put(data, n);
     }
 }
 

@@ -5,20 +5,8 @@
 //! Zone images are made by the library itself, then edited: valid zones, truncated files, wrong
 //! magic, future versions, headers that lie about their sizes, and damaged indexes.
 
+use shmmetrics::layout_table::{STATE_CLAIMING, STATE_FREEING, STATE_LIVE, attach, bucket_head, header, meta, meta_record, owner_word};
 use shmmetrics::{OpenOptions, Zone};
-
-const META_RECORD: usize = 384;
-const NIL: u32 = u32::MAX;
-
-fn put(data: &mut [u8], off: usize, width: usize, v: u64) {
-    data[off..off + width].copy_from_slice(&v.to_ne_bytes()[..width]);
-}
-
-fn get(data: &[u8], off: usize, width: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b[..width].copy_from_slice(&data[off..off + width]);
-    u64::from_ne_bytes(b)
-}
 
 /// A zone created by the library with `metrics` registered (name, kind 0/1/2, value), with the
 /// informational fields (time, pid, attach records, owner bits) zeroed so the bytes are the
@@ -51,14 +39,17 @@ pub fn zone_image(size: u64, metrics: &[(&str, u8, i64)], release: &[&str]) -> V
     }
     let mut data = std::fs::read(&path).expect("read the seed zone");
     let _ = std::fs::remove_file(&path);
-    put(&mut data, 88, 8, 0); // created_unix_ns
-    put(&mut data, 96, 4, 0); // creator_pid
-    let attach = get(&data, 40, 8) as usize;
-    data[attach..attach + 4096].fill(0);
-    let (meta, cap) = (get(&data, 64, 8) as usize, get(&data, 32, 4) as usize);
-    for i in 0..cap {
-        let rec = meta + i * META_RECORD;
-        data[rec + 32..rec + 64].fill(0); // owners
+    header::created_unix_ns.put(&mut data, 0);
+    header::creator_pid.put(&mut data, 0);
+    let attach_region = header::attach_offset.get(&data) as usize;
+    let attach_len = header::attach_slots.get(&data) as usize * attach::RECORD.size;
+    data[attach_region..attach_region + attach_len].fill(0);
+    for i in 0..header::capacity.get(&data) as usize {
+        let rec = meta_record(&data, i);
+        for w in 0..header::attach_slots.get(&data) as usize / 64 {
+            owner_word(rec, w).put(&mut data, 0);
+        }
+        meta::created_unix_ns.at(rec).put(&mut data, 0);
     }
     data
 }
@@ -69,25 +60,24 @@ fn with(base: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     d
 }
 
-/// Index of the first live record, and the metadata offset.
-fn first_live(data: &[u8]) -> (usize, usize) {
-    let (meta, cap) = (get(data, 64, 8) as usize, get(data, 32, 4) as usize);
-    let i = (0..cap).find(|&i| get(data, meta + i * META_RECORD, 4) == 2).expect("a live entry");
-    (i, meta)
+/// Index of the first live record.
+fn first_live(data: &[u8]) -> usize {
+    let cap = header::capacity.get(data) as usize;
+    (0..cap).find(|&i| meta::state.at(meta_record(data, i)).get(data) == STATE_LIVE as u64).expect("a live entry")
 }
 
 pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
     let long = "l".repeat(255);
     let metrics: Vec<(&str, u8, i64)> =
         vec![("requests_total{method=\"GET\"}", 0, 42), ("queue_depth", 1, -7), ("temperature", 2, 21), ("released", 0, 1), (&long, 0, i64::MAX), ("é", 1, 3)];
-    let valid = zone_image(20480, &metrics, &["released"]);
+    let valid = zone_image(24576, &metrics, &["released"]);
     let full: Vec<(String, u8, i64)> = (0..10).map(|i| (format!("m{i}"), (i % 3) as u8, i as i64)).collect();
     let full_refs: Vec<(&str, u8, i64)> = full.iter().map(|(n, k, v)| (n.as_str(), *k, *v)).collect();
     let len = valid.len();
     let mut v: Vec<(String, Vec<u8>)> = vec![
-        ("valid-empty".into(), zone_image(16512, &[], &[])),
+        ("valid-empty".into(), zone_image(20608, &[], &[])),
         ("valid-metrics".into(), valid.clone()),
-        ("valid-full".into(), zone_image(20480, &full_refs, &[])),
+        ("valid-full".into(), zone_image(24576, &full_refs, &[])),
         ("valid-64k".into(), zone_image(65536, &metrics, &[])),
         // Truncated files.
         ("truncated-0".into(), Vec::new()),
@@ -95,96 +85,96 @@ pub fn zone_file_seeds() -> Vec<(String, Vec<u8>)> {
         ("truncated-256".into(), valid[..256].to_vec()),
         ("truncated-4096".into(), valid[..4096].to_vec()),
         ("truncated-minus-1".into(), valid[..len - 1].to_vec()),
-        ("truncated-size-fixed".into(), with(&valid[..12288], |d| put(d, 16, 8, 12288))),
+        ("truncated-size-fixed".into(), with(&valid[..12288], |d| header::file_size.put(d, 12288))),
         ("extended".into(), with(&valid, |d| d.extend(std::iter::repeat_n(0, 4096)))),
         (
             "extended-size-fixed".into(),
             with(&valid, |d| {
                 d.extend(std::iter::repeat_n(0, 4096));
-                put(d, 16, 8, (len + 4096) as u64)
+                header::file_size.put(d, (len + 4096) as u64)
             }),
         ),
         // Not a zone.
         ("wrong-magic".into(), with(&valid, |d| d[0] ^= 0x20)),
         ("other-endian".into(), with(&valid, |d| d[..8].reverse())),
-        ("zeros".into(), vec![0; 20480]),
+        ("zeros".into(), vec![0; 24576]),
         // Versions.
-        ("future-major".into(), with(&valid, |d| put(d, 8, 2, 2))),
-        ("major-0".into(), with(&valid, |d| put(d, 8, 2, 0))),
-        ("future-minor".into(), with(&valid, |d| put(d, 10, 2, 99))),
+        ("future-major".into(), with(&valid, |d| header::version_major.put(d, 2))),
+        ("major-0".into(), with(&valid, |d| header::version_major.put(d, 0))),
+        ("future-minor".into(), with(&valid, |d| header::version_minor.put(d, 99))),
         // Headers that lie about sizes.
-        ("lie-file-size-bigger".into(), with(&valid, |d| put(d, 16, 8, (len + 4096) as u64))),
-        ("lie-file-size-huge".into(), with(&valid, |d| put(d, 16, 8, u64::MAX))),
+        ("lie-file-size-bigger".into(), with(&valid, |d| header::file_size.put(d, (len + 4096) as u64))),
+        ("lie-file-size-huge".into(), with(&valid, |d| header::file_size.put(d, u64::MAX))),
         (
             "lie-capacity-plus-1".into(),
             with(&valid, |d| {
-                let c = get(d, 32, 4);
-                put(d, 32, 4, c + 1)
+                let c = header::capacity.get(d);
+                header::capacity.put(d, c + 1)
             }),
         ),
-        ("lie-capacity-0".into(), with(&valid, |d| put(d, 32, 4, 0))),
-        ("lie-capacity-max".into(), with(&valid, |d| put(d, 32, 4, u32::MAX as u64))),
-        ("lie-buckets-max".into(), with(&valid, |d| put(d, 36, 4, u32::MAX as u64 - 1))),
-        ("lie-buckets-1".into(), with(&valid, |d| put(d, 36, 4, 1))),
+        ("lie-capacity-0".into(), with(&valid, |d| header::capacity.put(d, 0))),
+        ("lie-capacity-max".into(), with(&valid, |d| header::capacity.put(d, u32::MAX as u64))),
+        ("lie-buckets-max".into(), with(&valid, |d| header::bucket_count.put(d, u32::MAX as u64 - 1))),
+        ("lie-buckets-1".into(), with(&valid, |d| header::bucket_count.put(d, 1))),
         (
             "lie-values-misaligned-64".into(),
             with(&valid, |d| {
-                let o = get(d, 80, 8);
-                put(d, 80, 8, o + 64)
+                let o = header::values_offset.get(d);
+                header::values_offset.put(d, o + 64)
             }),
         ),
-        ("lie-values-past-end".into(), with(&valid, |d| put(d, 80, 8, len as u64))),
+        ("lie-values-past-end".into(), with(&valid, |d| header::values_offset.put(d, len as u64))),
         (
             "lie-meta-overlaps-buckets".into(),
             with(&valid, |d| {
-                let b = get(d, 56, 8);
-                put(d, 64, 8, b)
+                let b = header::buckets_offset.get(d);
+                header::meta_offset.put(d, b)
             }),
         ),
-        ("lie-attach-0".into(), with(&valid, |d| put(d, 40, 8, 0))),
-        ("lie-offset-overflow".into(), with(&valid, |d| put(d, 80, 8, u64::MAX - 63))),
-        ("lie-header-size".into(), with(&valid, |d| put(d, 12, 4, 256))),
-        ("lie-meta-record-size".into(), with(&valid, |d| put(d, 72, 4, 256))),
-        ("lie-value-record-size".into(), with(&valid, |d| put(d, 76, 4, 8))),
-        ("lie-attach-slots".into(), with(&valid, |d| put(d, 48, 4, 1024))),
-        ("unknown-hash".into(), with(&valid, |d| put(d, 28, 4, 2))),
+        ("lie-attach-0".into(), with(&valid, |d| header::attach_offset.put(d, 0))),
+        ("lie-offset-overflow".into(), with(&valid, |d| header::values_offset.put(d, u64::MAX - 63))),
+        ("lie-header-size".into(), with(&valid, |d| header::header_size.put(d, 256))),
+        ("lie-meta-record-size".into(), with(&valid, |d| header::meta_record_size.put(d, 256))),
+        ("lie-value-record-size".into(), with(&valid, |d| header::value_record_size.put(d, 8))),
+        ("lie-attach-slots".into(), with(&valid, |d| header::attach_slots.put(d, 1024))),
+        ("unknown-hash".into(), with(&valid, |d| header::hash_id.put(d, 2))),
     ];
     // Damaged indexes behind a valid header.
-    let (i, meta) = first_live(&valid);
-    let rec = meta + i * META_RECORD;
-    let buckets = get(&valid, 56, 8) as usize;
+    let i = first_live(&valid);
+    let rec = meta_record(&valid, i);
+    let bucket0 = bucket_head(&valid, 0);
     type Edit = Box<dyn Fn(&mut Vec<u8>)>;
     let damaged: Vec<(&str, Edit)> = vec![
-        ("dirty", Box::new(|d| put(d, 104, 4, 1))),
-        ("chain-loop", Box::new(move |d| put(d, rec + 16, 4, i as u64))),
-        ("chain-out-of-range", Box::new(move |d| put(d, rec + 16, 4, 1_000_000))),
-        ("bucket-out-of-range", Box::new(move |d| put(d, buckets, 4, NIL as u64 - 1))),
-        ("bucket-to-free", Box::new(move |d| put(d, buckets, 4, 9))),
-        ("state-claiming", Box::new(move |d| put(d, rec, 4, 1))),
-        ("state-freeing", Box::new(move |d| put(d, rec, 4, 3))),
-        ("state-unknown", Box::new(move |d| put(d, rec, 4, 7))),
-        ("kind-unknown", Box::new(move |d| put(d, rec + 4, 4, 9))),
-        ("kind-zero", Box::new(move |d| put(d, rec + 4, 4, 0))),
-        ("generation-0", Box::new(move |d| put(d, rec + 8, 8, 0))),
-        ("generation-future", Box::new(move |d| put(d, rec + 8, 8, 1 << 40))),
-        ("hash-wrong", Box::new(move |d| put(d, rec + 20, 4, 12345))),
-        ("name-len-300", Box::new(move |d| put(d, rec + 24, 4, 300))),
-        ("name-len-0", Box::new(move |d| put(d, rec + 24, 4, 0))),
-        ("name-invalid-utf8", Box::new(move |d| d[rec + 64] = 0xff)),
-        ("name-nul", Box::new(move |d| d[rec + 65] = 0)),
+        ("dirty", Box::new(|d| header::dirty.put(d, 1))),
+        ("chain-loop", Box::new(move |d| meta::next.at(rec).put(d, i as u64 + 1))),
+        ("chain-out-of-range", Box::new(move |d| meta::next.at(rec).put(d, 1_000_000))),
+        ("bucket-out-of-range", Box::new(move |d| bucket0.put(d, u32::MAX as u64 - 1))),
+        ("bucket-to-free", Box::new(move |d| bucket0.put(d, 9))),
+        ("state-claiming", Box::new(move |d| meta::state.at(rec).put(d, STATE_CLAIMING as u64))),
+        ("state-freeing", Box::new(move |d| meta::state.at(rec).put(d, STATE_FREEING as u64))),
+        ("state-unknown", Box::new(move |d| meta::state.at(rec).put(d, 7))),
+        ("kind-unknown", Box::new(move |d| meta::kind.at(rec).put(d, 9))),
+        ("kind-zero", Box::new(move |d| meta::kind.at(rec).put(d, 0))),
+        ("generation-0", Box::new(move |d| meta::generation.at(rec).put(d, 0))),
+        ("generation-future", Box::new(move |d| meta::generation.at(rec).put(d, 1 << 40))),
+        ("hash-wrong", Box::new(move |d| meta::hash.at(rec).put(d, 12345))),
+        ("name-len-300", Box::new(move |d| meta::name_len.at(rec).put(d, 300))),
+        ("name-len-0", Box::new(move |d| meta::name_len.at(rec).put(d, 0))),
+        ("name-invalid-utf8", Box::new(move |d| d[meta::name.at(rec).offset] = 0xff)),
+        ("name-nul", Box::new(move |d| d[meta::name.at(rec).offset + 1] = 0)),
         (
             "duplicate-name",
             Box::new(move |d| {
-                let other = meta + ((i + 7) % 10) * META_RECORD;
-                let src = d[rec..rec + META_RECORD].to_vec();
-                d[other..other + META_RECORD].copy_from_slice(&src);
+                let other = meta_record(d, (i + 7) % 10);
+                let src = d[rec..rec + meta::RECORD.size].to_vec();
+                d[other..other + meta::RECORD.size].copy_from_slice(&src);
             }),
         ),
         (
             "all-live-garbage",
             Box::new(move |d| {
                 for k in 0..10 {
-                    put(d, meta + k * META_RECORD, 4, 2);
+                    meta::state.at(meta_record(d, k)).put(d, STATE_LIVE as u64);
                 }
             }),
         ),

@@ -135,9 +135,7 @@ fn fail(e: Error, err: *mut shm_error) -> shm_status {
 /// Runs a fallible body; a panic becomes SHM_ERR_INTERNAL instead of unwinding into C. A
 /// failure fills `err` (may be NULL) and the thread's last error.
 fn boundary(err: *mut shm_error, f: impl FnOnce() -> Result<()>) -> shm_status {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::new(Status::SHM_ERR_INTERNAL, "internal error (panic)")))
-        .map_or_else(|e| fail(e, err), |()| Status::SHM_OK)
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::new(Status::SHM_ERR_INTERNAL, "internal error (panic)"))).map_or_else(|e| fail(e, err), |()| Status::SHM_OK)
 }
 
 fn null(what: &str) -> Error {
@@ -226,8 +224,7 @@ pub extern "C" fn shm_status_str(status: i32) -> *const c_char {
     }
 }
 
-static STATUS_TEXT: std::sync::LazyLock<Vec<CString>> =
-    std::sync::LazyLock::new(|| (0..).map_while(Status::from_code).map(|s| CString::new(s.text()).expect("no NUL")).collect());
+static STATUS_TEXT: std::sync::LazyLock<Vec<CString>> = std::sync::LazyLock::new(|| (0..).map_while(Status::from_code).map(|s| CString::new(s.text()).expect("no NUL")).collect());
 
 /// The message of the calling thread's last failed call ("" if none). Valid until the next
 /// failing call on this thread. Callers whose calls may run on different threads (Go) use the

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use super::zone::{shm_zone, zone_of};
 use super::*;
-use crate::index::{Snapshot, Value};
+use crate::read::{Snapshot, Value};
 
 /// One metric, filled by shm_zone_next().
 #[repr(C)]

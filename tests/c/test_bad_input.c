@@ -6,7 +6,8 @@
  * grow by exactly the documented amount). Handles whose zone was closed stay valid and work;
  * released handles are harmless no-ops. Runs under ASan+UBSan and valgrind (make c-test).
  *
- * Self-contained on purpose (no check.h): it only needs the public header. */
+ * Self-contained on purpose (no check.h): it needs the public header and, for the offsets of the
+ * header's failure counters, tests/vectors/zone_layout.json. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -131,16 +132,51 @@ static uint64_t u64_at(const unsigned char *b, size_t off) {
     return v;
 }
 
-enum { FAILED_REGISTRATIONS = 112, FAILED_ZONE_FULL = 120, COUNTERS_END = 128 };
+/* Where the header's two u64 failure counters are: read from tests/vectors/zone_layout.json,
+ * which tests/format_doc.rs generates from the layout structs (the path is relative to the source
+ * tree, where make runs the tests; SHMM_LAYOUT_VECTORS overrides it). */
+static long failed_registrations = -1, failed_zone_full = -1;
+
+static long layout_offset(const struct file_image *json, const char *field) {
+    char key[96];
+    size_t off, size;
+    snprintf(key, sizeof key, "\"%s\": ", field);
+    const char *p = strstr((const char *)json->bytes, key);
+    if (!p || sscanf(p + strlen(key), "{\"offset\": %zu, \"size\": %zu}", &off, &size) != 2 || size != 8) {
+        fprintf(stderr, "zone_layout.json: no 8-byte field %s\n", field);
+        exit(2);
+    }
+    return (long)off;
+}
+
+static void load_layout(void) {
+    const char *path = getenv("SHMM_LAYOUT_VECTORS") ? getenv("SHMM_LAYOUT_VECTORS") : "tests/vectors/zone_layout.json";
+    FILE *fp = fopen(path, "rb");
+    char text[16384];
+    size_t n = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+    if (fp) fclose(fp);
+    if (n == 0) {
+        fprintf(stderr, "%s: cannot read the zone layout (run from the source tree)\n", path);
+        exit(2);
+    }
+    text[n] = '\0';
+    struct file_image json = {(unsigned char *)text, n};
+    failed_registrations = layout_offset(&json, "header.failed_registrations");
+    failed_zone_full = layout_offset(&json, "header.failed_zone_full");
+}
+
+static int in_counter(size_t i, long counter) {
+    return (long)i >= counter && (long)i < counter + 8;
+}
 
 /* Compares two images of one zone: identical except the failure counters, which must have grown
  * by exactly `regs` and `full`. Returns the first unexpected difference or -1. */
 static long image_diff(const struct file_image *a, const struct file_image *b, uint64_t regs, uint64_t full) {
     if (!a->bytes || !b->bytes || a->len != b->len) return 0;
-    if (u64_at(b->bytes, FAILED_REGISTRATIONS) != u64_at(a->bytes, FAILED_REGISTRATIONS) + regs) return FAILED_REGISTRATIONS;
-    if (u64_at(b->bytes, FAILED_ZONE_FULL) != u64_at(a->bytes, FAILED_ZONE_FULL) + full) return FAILED_ZONE_FULL;
+    if (u64_at(b->bytes, (size_t)failed_registrations) != u64_at(a->bytes, (size_t)failed_registrations) + regs) return failed_registrations;
+    if (u64_at(b->bytes, (size_t)failed_zone_full) != u64_at(a->bytes, (size_t)failed_zone_full) + full) return failed_zone_full;
     for (size_t i = 0; i < a->len; i++) {
-        if (i >= FAILED_REGISTRATIONS && i < COUNTERS_END) continue;
+        if (in_counter(i, failed_registrations) || in_counter(i, failed_zone_full)) continue;
         if (a->bytes[i] != b->bytes[i]) return (long)i;
     }
     return -1;
@@ -355,6 +391,7 @@ static void run_table(void) {
 /* ---- what must work ----------------------------------------------------------------------- */
 
 static void setup(void) {
+    load_layout();
     snprintf(dir, sizeof dir, "/tmp/shmm-bad-input-XXXXXX");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -400,10 +437,10 @@ static void setup(void) {
 
     /* The smallest zone, filled up. */
     EXPECT_ST(shm_zone_open("tiny", 1, SHM_OPEN_CREATE, &tiny), SHM_ERR_INVALID_SIZE);
-    EXPECT_ST(shm_zone_open("tiny", 16512, SHM_OPEN_CREATE, &tiny), SHM_OK);
+    EXPECT_ST(shm_zone_open("tiny", 20608, SHM_OPEN_CREATE, &tiny), SHM_OK);
     shm_stats s;
     EXPECT_ST(shm_zone_stats(tiny, &s), SHM_OK);
-    EXPECT(s.capacity > 0 && s.capacity < 64 && s.file_size == 20480);
+    EXPECT(s.capacity > 0 && s.capacity < 64 && s.file_size == 24576);
     for (uint32_t i = 0; i < s.capacity && i < 64; i++) {
         char name[32];
         snprintf(name, sizeof name, "fill_%u", i);

@@ -1,12 +1,16 @@
-//! Helpers shared by the integration tests: a private zone directory per test.
+//! Helpers shared by the integration tests (`mod common;`, or `#[path]` from the hostile and
+//! reliability helpers): a private zone directory per test, open options, the seeded PRNG.
 #![allow(dead_code)]
+
+pub mod rng;
 
 use std::path::PathBuf;
 
 use shmmetrics::{OpenOptions, Zone};
 
 /// A fresh directory (mode 0755, so that a child running as `nobody` can enter it) under
-/// `$SHMMETRICS_TEST_TMP` or `/dev/shm`, removed on drop.
+/// `$SHMMETRICS_TEST_TMP` or `/dev/shm` (tmpfs, like production zones), removed on drop unless
+/// `SHMM_REL_KEEP` is set (to look at a failed run's zones and logs; docs/RELIABILITY.md).
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -30,7 +34,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::env::var_os("SHMM_REL_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

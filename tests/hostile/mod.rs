@@ -33,53 +33,6 @@ pub fn open_err(path: &Path, opts: &OpenOptions) -> Status {
     }
 }
 
-/// Header field offsets (docs/FORMAT.md).
-pub mod off {
-    pub const MAGIC: usize = 0;
-    pub const VERSION_MAJOR: usize = 8;
-    pub const VERSION_MINOR: usize = 10;
-    pub const HEADER_SIZE: usize = 12;
-    pub const FILE_SIZE: usize = 16;
-    pub const HASH_ID: usize = 28;
-    pub const CAPACITY: usize = 32;
-    pub const BUCKET_COUNT: usize = 36;
-    pub const ATTACH_OFFSET: usize = 40;
-    pub const ATTACH_SLOTS: usize = 48;
-    pub const ATTACH_RECORD_SIZE: usize = 52;
-    pub const BUCKETS_OFFSET: usize = 56;
-    pub const META_OFFSET: usize = 64;
-    pub const META_RECORD_SIZE: usize = 72;
-    pub const VALUE_RECORD_SIZE: usize = 76;
-    pub const VALUES_OFFSET: usize = 80;
-    pub const DIRTY: usize = 104;
-    pub const FAILED_REGISTRATIONS: usize = 112;
-    pub const NEXT_GENERATION: usize = 128;
-    pub const META_RECORD: usize = 384;
-    /// Within a metadata record.
-    pub const M_STATE: usize = 0;
-    pub const M_KIND: usize = 4;
-    pub const M_GENERATION: usize = 8;
-    pub const M_NEXT: usize = 16;
-    pub const M_HASH: usize = 20;
-    pub const M_NAME_LEN: usize = 24;
-    pub const M_NAME: usize = 64;
-}
-
-pub fn get(d: &[u8], o: usize, w: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b[..w].copy_from_slice(&d[o..o + w]);
-    u64::from_ne_bytes(b)
-}
-
-pub fn put(d: &mut [u8], o: usize, w: usize, v: u64) {
-    d[o..o + w].copy_from_slice(&v.to_ne_bytes()[..w]);
-}
-
-/// Offset of metadata record `i` in an image.
-pub fn meta_rec(d: &[u8], i: usize) -> usize {
-    get(d, off::META_OFFSET, 8) as usize + i * off::META_RECORD
-}
-
 /// Makes a healthy zone file at `path` with a few metrics and returns its bytes.
 pub fn make_zone(path: &Path, size: u64) -> Vec<u8> {
     let _ = std::fs::remove_file(path);

@@ -1,5 +1,5 @@
 //! Shared machinery of the reliability suite (`tests/reliability_*.rs` include it with
-//! `#[path]`): sizes per profile, private temp directories, helper processes (the test binary
+//! `#[path]`): sizes per profile, helper processes (the test binary
 //! re-run with `SHMM_REL_ROLE` set), per-process logs in shared memory, and timeouts.
 //!
 //! Profiles (`SHMM_REL_PROFILE`): `smoke` (default: plain `cargo test` stays quick), `test`
@@ -43,51 +43,10 @@ pub fn seed() -> u64 {
     })
 }
 
-/// xorshift64*: deterministic from the seed, good enough to pick instants and operations.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-/// A private directory (under `$SHMMETRICS_TEST_TMP`, default `/dev/shm`, which is tmpfs like
-/// production zones), removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let base = std::env::var_os("SHMMETRICS_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm"));
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let p = base.join(format!("shmm-rel-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("SHMM_REL_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // each suite uses what it needs
+pub use common::{TempDir, rng::Rng};
 
 /// One page of u64 words in a file, mapped shared: a helper process records what it has done
 /// with plain stores, and the record survives its SIGKILL (the page cache keeps it). The parent

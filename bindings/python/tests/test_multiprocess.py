@@ -139,7 +139,7 @@ def test_forked_child_inherited_handle_keeps_its_metric(tmp_path: Path) -> None:
     # The binding re-attaches the child right after fork: fork_x is claimed by the child, so
     # the parent's release does not free it (the full zone has no room for fork_y) and the
     # child's increments land in fork_x.
-    with shmmetrics.Zone(path=tmp_path / "fork.zone", size=20480) as zone:
+    with shmmetrics.Zone(path=tmp_path / "fork.zone", size=24576) as zone:
         x_value, y = _fork_scenario(zone, "nothing")
         assert x_value == 6
         assert isinstance(y, shmmetrics.ZoneFullError)
@@ -149,7 +149,7 @@ def test_core_forked_child_after_stats_keeps_its_metric(tmp_path: Path, monkeypa
     from shmmetrics import _core
 
     monkeypatch.setattr(_core, "REATTACH_AFTER_FORK", False)
-    with shmmetrics.Zone(path=tmp_path / "fork.zone", size=20480) as zone:
+    with shmmetrics.Zone(path=tmp_path / "fork.zone", size=24576) as zone:
         x_value, y = _fork_scenario(zone, "stats")
         # shm_zone_stats() re-attaches the child, so its inherited handle keeps fork_x claimed.
         assert x_value == 6 and isinstance(y, shmmetrics.ZoneFullError), (x_value, y)
