@@ -131,11 +131,8 @@ fn strip_ansi(b: &[u8]) -> String {
             continue;
         }
         if chars.next_if_eq(&'[').is_some() {
-            while let Some(c) = chars.next() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
+            // The parameters, up to and including the final byte.
+            chars.by_ref().find(|c| ('@'..='~').contains(c));
         } else {
             chars.next();
         }
