@@ -4,7 +4,7 @@
 use serde_json::{Value as Json, json};
 use shmmetrics::Value;
 
-use crate::exit::CliResult;
+use crate::exit::{CliResult, note};
 use crate::exposition::{Exposition, Input, Rules, format_float};
 use crate::glob::Filter;
 use crate::source::{Metric, Source};
@@ -41,11 +41,11 @@ pub fn render(source: &Source, metrics: &[Metric], format: Format, rules: &Rules
                 e.write_prometheus(&mut out)
             } else {
                 for sample in e.write_openmetrics(&mut out) {
-                    eprintln!("shmmetrics: left out {sample}: OpenMetrics counters cannot be negative (--counters-as-gauges exposes it)");
+                    note!("shmmetrics: left out {sample}: OpenMetrics counters cannot be negative (--counters-as-gauges exposes it)");
                 }
             }
             for name in &e.skipped {
-                eprintln!("shmmetrics: skipped {name:?}: its exposition name or label set is already taken");
+                note!("shmmetrics: skipped {name:?}: its exposition name or label set is already taken");
             }
             out
         }

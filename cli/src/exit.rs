@@ -89,3 +89,13 @@ impl fmt::Display for CliError {
 }
 
 pub type CliResult<T> = Result<T, CliError>;
+
+/// eprintln! that never panics: a server whose log pipe was closed (its reader gone) keeps
+/// serving and still shuts down cleanly.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use note;

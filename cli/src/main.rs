@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use exit::{CliError, CliResult, Code};
+use exit::{CliError, CliResult, Code, note};
 
 #[derive(Parser)]
 #[command(name = "shmmetrics", version, about = "Read shmmetrics zones: list, dump, watch, verify, serve to Prometheus", after_help = exit::HELP)]
@@ -214,7 +214,7 @@ fn main() {
     let code = match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("shmmetrics: {}", e.message);
+            note!("shmmetrics: {}", e.message);
             e.code
         }
     };

@@ -11,7 +11,7 @@ use shmmetrics::Value;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::admin::zone_files;
-use crate::exit::{CliError, CliResult, Code};
+use crate::exit::{CliError, CliResult, Code, note};
 use crate::exposition::{Exposition, FamilyType, Input, Named, Rules};
 use crate::glob::Filter;
 use crate::signals;
@@ -143,7 +143,7 @@ impl Exporter {
                     skipped_by_zone.push((lbl.clone(), (e.skipped.len() - before) as i64));
                 }
                 Err(err) => {
-                    eprintln!("shmmetrics serve: zone {}: {}", r.label, err.message);
+                    note!("shmmetrics serve: zone {}: {}", r.label, err.message);
                     put(&mut e, "shmmetrics_zone_up", FamilyType::Gauge, Value::Int(0));
                 }
             }
@@ -190,7 +190,7 @@ fn respond(exporter: &Exporter, request: Request) {
         match exporter.scrape(om) {
             Ok(body) => Response::from_string(body).with_header(header("Content-Type", if om { OPENMETRICS_TYPE } else { TEXT_TYPE })),
             Err(e) => {
-                eprintln!("shmmetrics serve: {}", e.message);
+                note!("shmmetrics serve: {}", e.message);
                 Response::from_string(format!("scrape failed: {}\n", e.message)).with_status_code(500)
             }
         }
@@ -219,7 +219,7 @@ pub fn serve(exporter: Exporter, listen: &str, threads: usize) -> CliResult<()> 
     let server = Arc::new(server);
     let exporter = Arc::new(exporter);
     let addr = server.server_addr().to_ip().map_or_else(|| listen.to_string(), |a| a.to_string());
-    eprintln!("shmmetrics serve: listening on http://{addr}/metrics");
+    note!("shmmetrics serve: listening on http://{addr}/metrics");
     let workers: Vec<_> = (0..threads.max(1))
         .map(|_| {
             let (server, exporter) = (server.clone(), exporter.clone());
@@ -229,7 +229,7 @@ pub fn serve(exporter: Exporter, listen: &str, threads: usize) -> CliResult<()> 
                         Ok(Some(request)) => respond(&exporter, request),
                         Ok(None) => {}
                         Err(e) => {
-                            eprintln!("shmmetrics serve: {e}");
+                            note!("shmmetrics serve: {e}");
                             std::thread::sleep(Duration::from_millis(100));
                         }
                     }
@@ -240,6 +240,6 @@ pub fn serve(exporter: Exporter, listen: &str, threads: usize) -> CliResult<()> 
     for w in workers {
         let _ = w.join();
     }
-    eprintln!("shmmetrics serve: stopped");
+    note!("shmmetrics serve: stopped");
     Ok(())
 }

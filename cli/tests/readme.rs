@@ -29,7 +29,8 @@ fn the_readme_commands_work_as_printed() {
         cmd.args(&words[1..]).env("SHMMETRICS_DIR", d.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
         if matches!(words[1], "watch" | "serve") {
             // Long-running: wait for its first output (watch off a terminal prints snapshots,
-            // serve says where it listens), then stop it as a service manager would.
+            // serve says where it listens), then stop it as a service manager would. The
+            // reader is gone by then: a closed output pipe must not turn the stop into a crash.
             let mut child = cmd.spawn().unwrap();
             let first = if words[1] == "watch" {
                 BufReader::new(child.stdout.take().unwrap()).lines().nth(1).unwrap().unwrap()
