@@ -20,14 +20,17 @@ BENCH_TARGETS += cli-bench
 cli-rust-test:
 	timeout -k 10 $(CLI_TEST_TIMEOUT) $(CARGO) test --locked --release -p shmmetrics-cli
 
-# The real-server test needs Debian's prometheus; a machine without apt-get (or not root) skips
+# The real-server test needs Debian's prometheus, installed here when missing and we are root.
+# The package lists are updated only when the install fails without (a fresh image has none);
+# another apt run holding the lock is waited for. A machine without apt-get (or not root) skips
 # that one test, saying so.
+APT_WAIT    := -o DPkg::Lock::Timeout=300
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -q --no-install-recommends
 prometheus-server:
 	@if command -v prometheus >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  mkdir -p $(BUILD); echo "== installing Debian's prometheus package for the real-server test (apt-get, once)"; \
-	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus || \
-	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }; \
+	  { $(APT_INSTALL) prometheus || { apt-get $(APT_WAIT) update -q && $(APT_INSTALL) prometheus; }; \
 	  } > $(BUILD)/apt-prometheus.log 2>&1 || { tail -20 $(BUILD)/apt-prometheus.log; exit 1; }; \
 	else echo "cli-test: prometheus is missing and apt-get cannot install it here: the real-server test is skipped"; fi
 
