@@ -136,8 +136,11 @@ fn the_builder_reproduces_the_dump_measured_from_mosn() {
 fn a_full_zone_with_long_names() {
     let mut m = Mosn::new(4096); // capacity 30
     let long = format!("upstream.cluster.outbound|8080||reviews.default.svc.cluster.local.host.10.244.1.23:8080.{}", "request_duration_time_total");
-    let mut names = vec!["downstream.proxy.global.request_total".to_string(), "x".repeat(150), long.clone()];
-    names.extend((0..27).map(|i| format!("meta.mosn.info.version:0.9.{i}")));
+    // A name of exactly 107 bytes is stored as it is: not truncated, though as long as those.
+    let exact = format!("upstream.cluster.outbound.{}", "y".repeat(81));
+    assert_eq!(exact.len(), 107);
+    let mut names = vec!["downstream.proxy.global.request_total".to_string(), "x".repeat(150), long.clone(), exact.clone()];
+    names.extend((0..26).map(|i| format!("meta.mosn.info.version:0.9.{i}")));
     for (i, n) in names.iter().enumerate() {
         assert!(m.alloc(n, i as i64 * 10 - 5).is_some(), "{n}");
     }
@@ -160,6 +163,7 @@ fn a_full_zone_with_long_names() {
     let stored_long = String::from_utf8(Mosn::stored(&long)).unwrap();
     assert_eq!(stored_long.len(), 107);
     assert_eq!(by_name(&stored_long)["truncated"], true);
+    assert_eq!(by_name(&exact)["truncated"], false);
     assert_eq!(metrics.iter().filter(|m| m["truncated"] == true).count(), 2);
 
     let text = stdout(&shm_in(d.path(), &["dump", "mosn_shm_metrics"]));
