@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -193,7 +194,16 @@ struct Terminal {
     out: std::io::Stdout,
 }
 
+/// Set while the terminal is in raw mode on the alternate screen.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Undoes `Terminal::enter` once: the panic hook restores before the message is printed (so it
+/// lands on the main screen, in cooked mode), and the drop that follows during unwinding must
+/// not leave the alternate screen again (that moves the cursor back over the message).
 fn restore() {
+    if !ENTERED.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let mut out = std::io::stdout();
     let _ = queue!(out, style::ResetColor, cursor::Show, terminal::LeaveAlternateScreen);
     let _ = out.flush();
@@ -207,6 +217,7 @@ impl Terminal {
             restore();
             previous(info);
         }));
+        ENTERED.store(true, Ordering::SeqCst);
         terminal::enable_raw_mode()?;
         let mut out = std::io::stdout();
         queue!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
