@@ -120,11 +120,12 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
         if m.state.load(Ordering::Relaxed) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
             continue;
         }
-        let (Some(kind), Ok(())) = (Kind::from_u32(kind), check_name(&name[..n])) else {
+        // from_utf8, not from_utf8_lossy: the lossy decoder walks the name a character at a time
+        // (a tenth of `shmmetrics dump` on 100,000 metrics).
+        let (Some(kind), Ok(()), Ok(name)) = (Kind::from_u32(kind), check_name(&name[..n]), std::str::from_utf8(&name[..n])) else {
             return None; // damaged entry: verify reports it, readers skip it
         };
-        let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
-        return Some(Snapshot { index: i, kind, generation, created_unix_ns, name, bits });
+        return Some(Snapshot { index: i, kind, generation, created_unix_ns, name: name.to_owned(), bits });
     }
     None
 }
