@@ -53,30 +53,31 @@ impl Glob {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        let chars: Vec<char> = name.chars().collect();
         // Iterative matching with one backtrack point (the last star): linear in practice and
-        // never exponential.
+        // never exponential. `c` is a byte offset at a character boundary.
+        let next = |c: usize| name[c..].chars().next().map(|ch| (ch, c + ch.len_utf8()));
         let (mut t, mut c) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
-        while c < chars.len() {
+        while let Some((ch, after)) = next(c) {
             match self.tokens.get(t) {
                 Some(Token::Star) => {
                     star = Some((t, c));
                     t += 1;
                     continue;
                 }
-                Some(tok) if one(tok, chars[c]) => {
+                Some(tok) if one(tok, ch) => {
                     t += 1;
-                    c += 1;
+                    c = after;
                     continue;
                 }
                 _ => {}
             }
             match star {
                 Some((st, sc)) => {
+                    let (_, sc_after) = next(sc).expect("a character follows the star's start");
                     t = st + 1;
-                    c = sc + 1;
-                    star = Some((st, sc + 1));
+                    c = sc_after;
+                    star = Some((st, sc_after));
                 }
                 None => return false,
             }
@@ -140,6 +141,7 @@ mod tests {
         assert!(m("*a*b*c*", "xxaxxbxxcxx"));
         assert!(!m("*a*b*c*", "xxaxxcxxbxx"));
         assert!(m("é?", "éé"));
+        assert!(m("*é*ü", "aéxéü") && !m("*é*ü", "aéxéu"));
         assert!(Glob::new("[ab").is_err());
         assert!(Glob::new("x\\").is_err());
     }

@@ -183,7 +183,7 @@ fn run(cli: Cli) -> CliResult<Code> {
             let filter = a.selection.filter()?;
             let src = source::open(&source::resolve(&a.zone, dir)?, true)?;
             let metrics = dump::selected(&src, &filter)?;
-            write_stdout(&dump::render(&src, &metrics, a.format, &a.exposing.rules())?)?;
+            write_stdout(&dump::render(&src, metrics, a.format, &a.exposing.rules())?)?;
         }
         Command::Watch(a) => {
             let opts = watch::Options { interval: a.interval, filter: a.selection.filter()?, count: a.count, plain: a.plain };

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shmmetrics::Value;
+use shmmetrics::{Kind, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::admin::zone_files;
 use crate::exit::{CliError, CliResult, Code, note};
-use crate::exposition::{Exposition, FamilyType, Input, Named, Rules};
+use crate::exposition::{Exposition, FamilyType, Input, Rules};
 use crate::glob::Filter;
 use crate::signals;
 use crate::source::{self, Metric, Source, display_name};
@@ -43,6 +43,7 @@ pub struct Exporter {
     filter: Filter,
     /// Open zones by path, reopened when the file under the path changes (a fresh start).
     cache: Mutex<HashMap<PathBuf, Cached>>,
+    layout: Mutex<Option<Arc<Layout>>>,
 }
 
 /// What one zone contributed to a scrape.
@@ -61,7 +62,7 @@ struct Health {
 
 impl Exporter {
     pub fn new(targets: Targets, rules: Rules, filter: Filter) -> Exporter {
-        Exporter { targets, rules, filter, cache: Mutex::new(HashMap::new()) }
+        Exporter { targets, rules, filter, cache: Mutex::new(HashMap::new()), layout: Mutex::new(None) }
     }
 
     fn zones(&self) -> CliResult<Vec<(String, PathBuf)>> {
@@ -103,68 +104,120 @@ impl Exporter {
     pub fn scrape(&self, openmetrics: bool) -> CliResult<String> {
         let start = Instant::now();
         let reads: Vec<ZoneRead> = self.zones()?.into_iter().map(|(label, path)| ZoneRead { result: self.read(&path), label }).collect();
-        let mut e = Exposition::default();
-        let several = !matches!(self.targets, Targets::One(_));
-        // The exporter's own families first: a zone metric by one of these names is skipped.
-        let own: [(&str, FamilyType, &str); 7] = [
-            ("shmmetrics_zone_up", FamilyType::Gauge, "1 if the zone could be read at this scrape"),
-            ("shmmetrics_zone_capacity", FamilyType::Gauge, "metrics the zone can hold"),
-            ("shmmetrics_zone_used", FamilyType::Gauge, "metrics in the zone"),
-            ("shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, "used / capacity"),
-            ("shmmetrics_zone_attached_writers", FamilyType::Gauge, "processes attached for writing (MOSN: ever attached)"),
-            ("shmmetrics_zone_failed_registrations", FamilyType::Counter, "registrations the zone refused"),
-            ("shmmetrics_zone_skipped_metrics", FamilyType::Gauge, "zone metrics not exposed because their name clashed"),
-        ];
-        for (name, t, help) in own {
-            e.declare(name, t, help);
+        let layout = self.layout(&reads);
+        let values: Vec<Value> = reads.iter().filter_map(|r| r.result.as_ref().ok()).flat_map(|(metrics, _)| metrics.iter().map(|m| m.value)).collect();
+        let mut own = Exposition::default();
+        for (name, family_type, help) in OWN {
+            own.declare(name, family_type, help);
         }
-        e.declare("shmmetrics_scrape_duration_seconds", FamilyType::Gauge, "time this exporter took to read the zones for this scrape");
-        let mut skipped_by_zone = Vec::new();
+        let mut skipped = layout.skipped.iter();
         for r in &reads {
-            let lbl = vec![("zone".to_string(), r.label.clone())];
-            let put = |e: &mut Exposition, family: &str, t: FamilyType, v: Value| {
-                let sample = if t == FamilyType::Counter { format!("{family}_total") } else { family.to_string() };
-                e.add(Named { family: family.to_string(), sample, labels: lbl.clone(), family_type: t }, v);
-            };
+            let zone = [("zone", r.label.as_str())];
+            let mut put = |family: &str, family_type: FamilyType, value: Value| own.add(family, family_type, &zone, value);
             match &r.result {
-                Ok((metrics, h)) => {
-                    put(&mut e, "shmmetrics_zone_up", FamilyType::Gauge, Value::Int(1));
-                    put(&mut e, "shmmetrics_zone_capacity", FamilyType::Gauge, Value::Int(h.capacity.into()));
-                    put(&mut e, "shmmetrics_zone_used", FamilyType::Gauge, Value::Int(h.used.into()));
+                Ok((_, h)) => {
+                    put("shmmetrics_zone_up", FamilyType::Gauge, Value::Int(1));
+                    put("shmmetrics_zone_capacity", FamilyType::Gauge, Value::Int(h.capacity.into()));
+                    put("shmmetrics_zone_used", FamilyType::Gauge, Value::Int(h.used.into()));
                     let ratio = if h.capacity == 0 { 0.0 } else { h.used as f64 / h.capacity as f64 };
-                    put(&mut e, "shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, Value::Float(ratio));
-                    put(&mut e, "shmmetrics_zone_attached_writers", FamilyType::Gauge, Value::Int(h.attached.into()));
+                    put("shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, Value::Float(ratio));
+                    put("shmmetrics_zone_attached_writers", FamilyType::Gauge, Value::Int(h.attached.into()));
                     if let Some(f) = h.failed_registrations {
-                        put(&mut e, "shmmetrics_zone_failed_registrations", FamilyType::Counter, Value::Int(f as i64));
+                        put("shmmetrics_zone_failed_registrations", FamilyType::Counter, Value::Int(f as i64));
                     }
-                    let before = e.skipped.len();
-                    let inputs = metrics.iter().map(|m| Input { name: &m.name, kind: m.kind, value: m.value });
-                    e.add_zone(inputs, &self.rules, several.then_some(r.label.as_str()));
-                    skipped_by_zone.push((lbl.clone(), (e.skipped.len() - before) as i64));
+                    put("shmmetrics_zone_skipped_metrics", FamilyType::Gauge, Value::Int(skipped.next().copied().unwrap_or(0)));
                 }
                 Err(err) => {
                     note!("shmmetrics serve: zone {}: {}", r.label, err.message);
-                    put(&mut e, "shmmetrics_zone_up", FamilyType::Gauge, Value::Int(0));
+                    put("shmmetrics_zone_up", FamilyType::Gauge, Value::Int(0));
                 }
-            }
+            };
         }
-        for (labels, n) in skipped_by_zone {
-            let family = "shmmetrics_zone_skipped_metrics".to_string();
-            e.add(Named { sample: family.clone(), family, labels, family_type: FamilyType::Gauge }, Value::Int(n));
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let family = "shmmetrics_scrape_duration_seconds".to_string();
-        e.add(Named { sample: family.clone(), family, labels: Vec::new(), family_type: FamilyType::Gauge }, Value::Float(elapsed));
-        e.finish();
-        let mut out = String::with_capacity(4096 + reads.iter().map(|r| r.result.as_ref().map_or(0, |(m, _)| m.len() * 64)).sum::<usize>());
+        let no_labels: [(&str, &str); 0] = [];
+        own.add("shmmetrics_scrape_duration_seconds", FamilyType::Gauge, &no_labels, Value::Float(start.elapsed().as_secs_f64()));
+        own.finish();
+        let mut out = String::with_capacity(4096 + values.len() * 96);
         if openmetrics {
             // Negative counters are left out (OpenMetrics forbids them); --counters-as-gauges
             // is the answer for counters that go down.
-            let _ = e.write_openmetrics(&mut out);
+            own.write_openmetrics(&mut out, &own.values);
+            layout.exposition.write_openmetrics(&mut out, &values);
+            out.push_str("# EOF\n");
         } else {
-            e.write_prometheus(&mut out)
+            own.write_prometheus(&mut out, &own.values);
+            layout.exposition.write_prometheus(&mut out, &values);
         }
         Ok(out)
+    }
+
+    /// The layout of the last scrape when the zones still hold the same metrics, else a new one.
+    fn layout(&self, reads: &[ZoneRead]) -> Arc<Layout> {
+        let last = self.layout.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(layout) = last.filter(|l| l.matches(reads)) {
+            return layout;
+        }
+        let layout = Arc::new(Layout::build(reads, &self.rules, !matches!(self.targets, Targets::One(_))));
+        *self.layout.lock().unwrap_or_else(|e| e.into_inner()) = Some(layout.clone());
+        layout
+    }
+}
+
+/// The exporter's own families, written first. A zone metric by one of these names is skipped.
+const OWN: [(&str, FamilyType, &str); 8] = [
+    ("shmmetrics_zone_up", FamilyType::Gauge, "1 if the zone could be read at this scrape"),
+    ("shmmetrics_zone_capacity", FamilyType::Gauge, "metrics the zone can hold"),
+    ("shmmetrics_zone_used", FamilyType::Gauge, "metrics in the zone"),
+    ("shmmetrics_zone_occupancy_ratio", FamilyType::Gauge, "used / capacity"),
+    ("shmmetrics_zone_attached_writers", FamilyType::Gauge, "processes attached for writing (MOSN: ever attached)"),
+    ("shmmetrics_zone_failed_registrations", FamilyType::Counter, "registrations the zone refused"),
+    ("shmmetrics_zone_skipped_metrics", FamilyType::Gauge, "zone metrics not exposed because their name clashed"),
+    ("shmmetrics_scrape_duration_seconds", FamilyType::Gauge, "time this exporter took to read the zones for this scrape"),
+];
+
+/// What the zones' metrics map to (families, samples, their order), which depends only on the
+/// metrics' names and kinds. Mapping 100,000 names costs several times reading them, and
+/// between scrapes names rarely change, so a scrape reuses the previous layout while every zone
+/// holds the same metrics in the same order, and only writes the new values into it.
+struct Layout {
+    zones: Vec<BuiltFrom>,
+    exposition: Exposition,
+    /// Zone metrics skipped for a clash, per zone that could be read.
+    skipped: Vec<i64>,
+}
+
+/// A zone's label and the kinds and names a layout was built from (None: the zone could not be
+/// read).
+type BuiltFrom = (String, Option<Vec<(Kind, String)>>);
+
+impl Layout {
+    fn build(reads: &[ZoneRead], rules: &Rules, several: bool) -> Layout {
+        let mut e = Exposition::default();
+        for (name, family_type, _) in OWN {
+            e.reserve(name, family_type);
+        }
+        let mut skipped = Vec::new();
+        for r in reads {
+            if let Ok((metrics, _)) = &r.result {
+                let before = e.skipped.len();
+                e.add_zone(metrics.iter().map(|m| Input { name: &m.name, kind: m.kind, value: m.value }), rules, several.then_some(r.label.as_str()));
+                skipped.push((e.skipped.len() - before) as i64);
+            }
+        }
+        e.finish();
+        let zones = reads.iter().map(|r| (r.label.clone(), r.result.as_ref().ok().map(|(metrics, _)| metrics.iter().map(|m| (m.kind, m.name.clone())).collect()))).collect();
+        Layout { zones, exposition: e, skipped }
+    }
+
+    fn matches(&self, reads: &[ZoneRead]) -> bool {
+        self.zones.len() == reads.len()
+            && self.zones.iter().zip(reads).all(|((label, built), r)| {
+                *label == r.label
+                    && match (built, &r.result) {
+                        (None, Err(_)) => true,
+                        (Some(built), Ok((metrics, _))) => built.len() == metrics.len() && built.iter().zip(metrics).all(|((kind, name), m)| *kind == m.kind && *name == m.name),
+                        _ => false,
+                    }
+            })
     }
 }
 

@@ -123,3 +123,32 @@ fn sigterm_stops_cleanly_and_a_missing_zone_fails_at_start() {
     let o = shm_in(d.path(), &["serve", "golden", "--listen", "256.0.0.1:1"]);
     assert_eq!(code(&o), 9, "{}", stderr(&o));
 }
+
+#[test]
+fn a_scrape_reuses_the_previous_layout_only_while_the_metrics_are_the_same() {
+    let d = TempDir::new("serve-layout");
+    let z = create(d.path(), "z");
+    let hits = z.counter("hits_total{path=\"/a\"}").unwrap();
+    hits.inc(1);
+    let s = Server::start(&["z", "--dir", d.path().to_str().unwrap()]);
+    let scrape = || s.get("GET", "/metrics", "").2;
+    assert!(scrape().contains("hits_total{path=\"/a\"} 1\n"));
+    // Same metrics: new values in the same layout.
+    hits.inc(41);
+    assert!(scrape().contains("hits_total{path=\"/a\"} 42\n"));
+    // A new metric: a new layout.
+    let jobs = z.counter("jobs_total").unwrap();
+    jobs.inc(7);
+    let body = scrape();
+    assert!(body.contains("hits_total{path=\"/a\"} 42\n") && body.contains("# TYPE jobs_total counter\njobs_total 7\n"), "{body}");
+    // As many metrics of the same kinds, one of them under another name.
+    hits.release().unwrap();
+    z.counter("hits_total{path=\"/b\"}").unwrap().inc(5);
+    let body = scrape();
+    assert!(!body.contains("path=\"/a\"") && body.contains("hits_total{path=\"/b\"} 5\n"), "{body}");
+    // Same name, another kind.
+    jobs.release().unwrap();
+    z.gauge("jobs_total").unwrap().update(3);
+    let body = scrape();
+    assert!(body.contains("# TYPE jobs_total gauge\njobs_total 3\n"), "{body}");
+}
