@@ -83,11 +83,13 @@ fn a_directory_labels_each_zone_and_follows_it() {
     let d = TempDir::new("serve-dir");
     let a = create(d.path(), "a");
     a.counter("requests_total{zone=\"inner\"}").unwrap().inc(4);
-    a.counter("shmmetrics_zone_used").unwrap().inc(1); // clashes with the exporter's own family
+    // The exporter's own names are its own, whatever the kind.
+    a.counter("shmmetrics_zone_used").unwrap().inc(1);
+    a.gauge("shmmetrics_zone_up{zone=\"x\"}").unwrap().update(5);
     let s = Server::start(&["--dir", d.path().to_str().unwrap()]);
     let body = s.get("GET", "/metrics", "").2;
     assert!(body.contains("requests_total{zone=\"a\",exported_zone=\"inner\"} 4\n"), "{body}");
-    assert!(body.contains("shmmetrics_zone_skipped_metrics{zone=\"a\"} 1\n"), "{body}");
+    assert!(body.contains("shmmetrics_zone_skipped_metrics{zone=\"a\"} 2\n") && !body.contains(" 5\n"), "{body}");
     // A zone created after start is served at the next scrape, with its own label; a junk file
     // is reported as down.
     let b = create(d.path(), "b");
