@@ -70,8 +70,15 @@ check-header: lib
 	  echo "header: committed header matches cbindgen's output"; \
 	else echo "header: not a git checkout, staleness check skipped"; fi
 
+# Every cargo run selects the whole workspace. A run without the cli crate resolves the build
+# script's dependencies (syn, shared with clap's derive macros) with other features, so it builds
+# the library under another hash into the same unsuffixed files (libshmmetrics.so, .a, .rlib):
+# runs alternating between the two would rebuild it each time.
+CARGO_TEST := $(CARGO) test --locked --release --workspace
+
+# The Rust tests of the library and of the shmmetrics command.
 rust-test:
-	$(CARGO) test --locked --release
+	$(CARGO_TEST)
 
 # The fuzz crate's fmt and clippy are added in mk/hostile.mk.
 lint:

@@ -1,18 +1,19 @@
 # ---- the shmmetrics command (cli/, issue 11) ---------------------------------------------------
 # `make` builds it with the library (the Makefile's one cargo run for the workspace; `make cli`
 # alone does the same), `make install` puts it in $(BINDIR) with bash, zsh and fish completions.
-# `make cli-test` (part of `make test`): the crate's Rust tests (golden dumps, every subcommand
-#   and exit code, MOSN files, serve over loopback, watch in a pseudo-terminal, a one-iteration
-#   bench smoke), then cli/tests/python with the Python suite's venv: prometheus_client's parsers
-#   on every output, concurrent scrapes with writers running, and a real Prometheus server
-#   (Debian's `prometheus`, installed here with apt-get when missing and we are root).
+# `make cli-test`: the crate's Rust tests (golden dumps, every subcommand and exit code, MOSN
+#   files, serve over loopback, watch in a pseudo-terminal, a one-iteration bench smoke), then
+#   cli/tests/python with the Python suite's venv: prometheus_client's parsers on every output,
+#   concurrent scrapes with writers running, and a real Prometheus server (Debian's
+#   `prometheus`, installed here with apt-get when missing and we are root). `make test` runs
+#   the Rust tests with the workspace's (rust-test) and adds cli-python-test.
 # `make cli-bench` (part of `make bench`): dump and scrape of a 100,000-metric zone.
 # `make upgrade-demo` (the end of `make demo`): examples/demo/hot_upgrade.sh.
 
 CLI_TEST_TIMEOUT ?= 600
 CLI_BENCH_METRICS ?= 100000
 
-TEST_TARGETS  += cli-test
+TEST_TARGETS  += cli-python-test
 BENCH_TARGETS += cli-bench
 
 .PHONY: cli-test cli-rust-test cli-python-test prometheus-server cli-bench upgrade-demo
