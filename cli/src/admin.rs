@@ -153,7 +153,8 @@ pub fn stats(path: &Path, json_out: bool) -> CliResult<()> {
             "file_size": i.file_size, "capacity": s.capacity, "used": s.used, "free": s.free, "orphaned": s.orphaned,
             "high_water": s.high_water, "attached": s.attached, "max_writers": s.max_writers,
             "failed_registrations": s.failed_registrations, "failed_zone_full": s.failed_zone_full,
-            "lock_timeouts": s.lock_timeouts, "repairs": s.repairs, "created_unix_ns": i.created_unix_ns,
+            "lock_timeouts": s.lock_timeouts, "lock_takeovers": s.lock_takeovers, "lock_holder": s.lock_holder,
+            "repairs": s.repairs, "created_unix_ns": i.created_unix_ns,
             "creator_pid": i.creator_pid, "owner_uid": i.owner_uid, "mode": format!("{:04o}", i.mode),
         });
         println!("{v}");
@@ -166,9 +167,11 @@ pub fn stats(path: &Path, json_out: bool) -> CliResult<()> {
     println!("created               {} by pid {}", utc(i.created_unix_ns), i.creator_pid);
     println!("owner                 uid {}, mode {:04o}", i.owner_uid, i.mode);
     println!("metrics               {} of {} used ({pct:.1}%), {} free, {} orphaned", s.used, s.capacity, s.free, s.orphaned);
+    println!("high water            {} (records ever used; readers scan up to here)", s.high_water);
     println!("writers               {} attached (at most {})", s.attached, s.max_writers);
     println!("failed registrations  {} ({} because the zone was full)", s.failed_registrations, s.failed_zone_full);
-    println!("lock timeouts         {}", s.lock_timeouts);
+    let holder = s.lock_holder.map_or("free".to_string(), |slot| format!("held by writer slot {slot}"));
+    println!("registration lock     {holder}; {} timeouts, {} takeovers from dead holders", s.lock_timeouts, s.lock_takeovers);
     println!("repairs               {}", s.repairs);
     Ok(())
 }

@@ -5,11 +5,12 @@
 
 mod common;
 
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
 use serde_json::Value as Json;
+use shmmetrics::layout_table::{bucket_head, header};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 
@@ -131,17 +132,20 @@ fn stats_reports_occupancy_and_origin() {
     assert!(out.contains(&format!("9 of {} used", z.capacity())), "{out}");
     assert!(out.contains(&format!("by pid {}", std::process::id())), "{out}");
     assert!(out.contains("1 attached"), "{out}");
+    assert!(out.contains("high water            9 ") && out.contains("registration lock     free; 0 timeouts, 0 takeovers"), "{out}");
     let j: Json = serde_json::from_str(&stdout(&shm_in(d.path(), &["stats", "golden", "--json"]))).unwrap();
     assert_eq!(j["used"], 9);
     assert_eq!(j["attached"], 1);
+    assert_eq!((j["high_water"].as_u64(), j["lock_holder"].is_null(), j["lock_takeovers"].as_u64()), (Some(9), true, Some(0)));
     assert_eq!(j["mode"], "0600");
 }
 
-/// Header field offsets from docs/FORMAT.md.
-fn header_u64(path: &Path, off: u64) -> u64 {
-    let mut b = [0u8; 8];
-    std::fs::File::open(path).unwrap().read_exact_at(&mut b, off).unwrap();
-    u64::from_le_bytes(b)
+/// Edits the zone file at `path` (closed by every process) as an image, through the library's
+/// layout table.
+fn edit_image(path: &Path, edit: impl FnOnce(&mut [u8])) {
+    let mut image = std::fs::read(path).unwrap();
+    edit(&mut image);
+    std::fs::write(path, image).unwrap();
 }
 
 #[test]
@@ -156,8 +160,7 @@ fn verify_healthy_orphaned_damaged_and_repaired() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("healthy") && stdout(&o).contains("10 orphaned"), "{}", stdout(&o));
     // Point bucket 0 at an entry that does not exist.
-    let buckets = header_u64(&path, 56);
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(&0xFFFF_FFF0u32.to_le_bytes(), buckets).unwrap();
+    edit_image(&path, |image| bucket_head(image, 0).put(image, 0xFFFF_FFF0));
     let o = shm_in(d.path(), &["verify", "golden"]);
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     assert!(stdout(&o).contains("DAMAGED") && stdout(&o).contains("out of range"), "{}", stdout(&o));
@@ -190,19 +193,18 @@ fn rm_refuses_while_writers_are_attached() {
     assert!(d.join("shmmetrics-junk").exists());
 }
 
-fn damaged_copy(d: &TempDir, name: &str, damage: impl FnOnce(&std::fs::File)) {
-    let src = d.join("shmmetrics-golden");
-    let dst = d.join(&format!("shmmetrics-{name}"));
-    std::fs::copy(src, &dst).unwrap();
-    damage(&std::fs::OpenOptions::new().write(true).open(&dst).unwrap());
+fn damaged_copy(d: &TempDir, name: &str, damage: impl FnOnce(&mut Vec<u8>)) {
+    let mut image = std::fs::read(d.join("shmmetrics-golden")).unwrap();
+    damage(&mut image);
+    std::fs::write(d.join(&format!("shmmetrics-{name}")), image).unwrap();
 }
 
 #[test]
 fn each_error_has_its_exit_code_and_a_clear_message() {
     let d = TempDir::new("errors");
     let _z = golden_zone(d.path());
-    damaged_copy(&d, "v2", |f| f.write_all_at(&2u16.to_le_bytes(), 8).unwrap());
-    damaged_copy(&d, "short", |f| f.set_len(5000).unwrap());
+    damaged_copy(&d, "v2", |image| header::version_major.put(image, 2));
+    damaged_copy(&d, "short", |image| image.truncate(5000));
     std::fs::write(d.join("shmmetrics-junk"), vec![7u8; 8192]).unwrap();
     std::fs::create_dir(d.join("shmmetrics-adir")).unwrap();
     let cases: [(&[&str], i32, &str); 8] = [
@@ -244,7 +246,17 @@ fn a_zone_without_read_permission_is_exit_7() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
         cmd = std::process::Command::new(BIN);
     }
-    let o = cmd.args(["dump", path.to_str().unwrap()]).output().unwrap();
+    cmd.args(["dump", path.to_str().unwrap()]);
+    // Another test's fork may briefly hold the copy open for writing (ETXTBSY): try again.
+    let o = (0..100)
+        .find_map(|_| match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }
+            r => Some(r.unwrap()),
+        })
+        .expect("the copy stays busy");
     assert_eq!(code(&o), 7, "{}", stderr(&o));
     assert!(stderr(&o).contains("ermission denied"), "{}", stderr(&o));
 }
