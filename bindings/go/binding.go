@@ -89,20 +89,29 @@ func (z *Zone) register(kind Kind, name string) (*reg, error) {
 	}
 }
 
-// awaitReleases runs the garbage collector until the registrations stopped in this process
-// have been released (at most about a second). False if none was waiting.
+// ReleaseStopped releases now the metrics stopped in this zone that still wait for the garbage
+// collector (see Counter.Stop): it runs collections until they are released, for at most
+// about a second, and returns how many still wait (normally none).
+func (z *Zone) ReleaseStopped() int {
+	z.awaitReleases()
+	return z.pending()
+}
+
+func (z *Zone) pending() int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.releasing
+}
+
+// awaitReleases runs the garbage collector until the registrations stopped in this zone have
+// been released (at most about a second). False if none was waiting.
 func (z *Zone) awaitReleases() bool {
-	pending := func() int {
-		z.mu.Lock()
-		defer z.mu.Unlock()
-		return z.releasing
-	}
-	if pending() == 0 {
+	if z.pending() == 0 {
 		return false
 	}
-	for deadline := time.Now().Add(time.Second); pending() > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Second); z.pending() > 0 && time.Now().Before(deadline); {
 		runtime.GC()
-		for wait := time.Now().Add(20 * time.Millisecond); pending() > 0 && time.Now().Before(wait); {
+		for wait := time.Now().Add(20 * time.Millisecond); z.pending() > 0 && time.Now().Before(wait); {
 			time.Sleep(time.Millisecond)
 		}
 	}

@@ -118,6 +118,7 @@ func (c *Counter) Snapshot() metrics.Counter { return metrics.CounterSnapshot(c.
 // Stop unregisters the counter (go-metrics Stoppable; Registry.Unregister calls it). From then
 // on it counts in private memory, starting from its last value, and never touches the zone
 // again. The zone entry is released as soon as the garbage collector proves that no goroutine
-// is still inside an update: at the next collection, which Zone.Close and a registration that
-// finds the zone full force. When no process holds the counter any more its entry is freed.
+// is still inside an update: at the next collection, which Zone.Close, Zone.ReleaseStopped and
+// a registration that finds the zone full force. When no process holds the counter any more
+// its entry is freed.
 func (c *Counter) Stop() { c.b.stop() }
