@@ -70,7 +70,7 @@ go-demo: go-example
 	$(GO_CLEAN_ENV) $(GO_EXAMPLE) $(DEMO_ZONE)
 
 go-bench: lib
-	cd $(GO_DIR) && $(GO_CLEAN_ENV) $(GO) test -run '^$$' -bench . -count=1 .
+	cd $(GO_DIR) && $(GO_CLEAN_ENV) $(GO) test -run '^$$' -bench . -benchtime=300ms -count=5 .
 
 # The Go worker of tests/reliability_xlang.rs and tests/reliability_crash.rs.
 $(GO_REL_WORKER): FORCE | lib
