@@ -136,9 +136,9 @@ func (z *Zone) ReadOnly() bool { return z.readOnly }
 // zone. Metrics stopped before Close are released first.
 //
 // The zone is unmapped only once no goroutine can still be inside an update through an old
-// slot address: Close runs the garbage collector and waits for it to prove that (normally at
-// at once, at most two seconds); if a goroutine still holds one then, Close returns and the
-// zone is closed in the background when it lets go. A second Close returns ErrClosed.
+// slot address: Close runs the garbage collector until it has proven that (normally at once;
+// it gives up waiting after about two seconds, and if a goroutine still holds one then, the
+// zone is closed in the background when it lets go). A second Close returns ErrClosed.
 func (z *Zone) Close() error {
 	z.mu.Lock()
 	if z.closing {
