@@ -506,7 +506,7 @@ fn spawn_go_worker(go: &std::ffi::OsStr, dir: &TempDir, zone_path: &std::path::P
     let log_path = dir.path(&format!("{tag}.log"));
     let log = Log::create(&log_path);
     let mut cmd = std::process::Command::new(go);
-    cmd.arg("crash").arg(zone_path).arg(&log_path).arg(slot.to_string()).arg(rng.next().to_string());
+    cmd.arg("crash").arg(zone_path).arg(&log_path).arg(slot.to_string()).arg(rng.next_u64().to_string());
     Running { helper: spawn_cmd(cmd, dir, tag), log, slot }
 }
 

@@ -159,7 +159,7 @@ func TestReusedSlotGetsNoStrayUpdates(t *testing.T) {
 	stray := int64(0)
 	for round := 0; round < 3 && stray == 0; round++ {
 		path := zonePath(t)
-		z := must[*Zone](t)(OpenPath(path, &Options{Create: true, Size: 20480}))
+		z := must[*Zone](t)(OpenPath(path, &Options{Create: true, Size: 24576}))
 		other := must[*Zone](t)(OpenPath(path, nil)) // another process's view
 		capacity := int(must[Info](t)(z.Info()).Capacity)
 		for i := 0; i < capacity-1; i++ {

@@ -143,7 +143,7 @@ func TestRegistryFallsBackToTheHeap(t *testing.T) {
 		mu.Unlock()
 	}
 	path := zonePath(t)
-	z := must[*Zone](t)(OpenPath(path, &Options{Create: true, Size: 20480, OnError: onError}))
+	z := must[*Zone](t)(OpenPath(path, &Options{Create: true, Size: 24576, OnError: onError}))
 	defer z.Close()
 	r := NewRegistry(z)
 	metrics.GetOrRegisterCounter("taken", r)

@@ -225,7 +225,7 @@ func TestBadMetricNames(t *testing.T) {
 }
 
 func TestFullZone(t *testing.T) {
-	z := newZone(t, 20480)
+	z := newZone(t, 24576)
 	capacity := int(must[Info](t)(z.Info()).Capacity)
 	for i := 0; i < capacity; i++ {
 		must[*Counter](t)(NewCounter(z, "c"+itoa3(i)))
@@ -240,7 +240,7 @@ func TestFullZone(t *testing.T) {
 // A stopped metric's entry comes back when the zone is full: the registration runs the
 // garbage collector that proves the stopped metric unused.
 func TestFullZoneReleasesStoppedMetrics(t *testing.T) {
-	z := newZone(t, 20480)
+	z := newZone(t, 24576)
 	capacity := int(must[Info](t)(z.Info()).Capacity)
 	var cs []*Counter
 	for i := 0; i < capacity; i++ {
