@@ -33,6 +33,19 @@ func TestOpenByNameAndDirectory(t *testing.T) {
 	wantStatus(t, z.Close(), ErrClosed)
 }
 
+func TestMaxWriters(t *testing.T) {
+	dir := t.TempDir()
+	z := must[*Zone](t)(OpenPath(filepath.Join(dir, "wide"), &Options{Create: true, Size: 1 << 20, MaxWriters: 4096}))
+	defer z.Close()
+	if info := must[Info](t)(z.Info()); info.MaxWriters != 4096 {
+		t.Fatalf("max writers %d", info.MaxWriters)
+	}
+	for _, n := range []uint32{1, 100, 16384 + 64} {
+		_, err := OpenPath(filepath.Join(dir, "bad"), &Options{Create: true, MaxWriters: n})
+		wantStatus(t, err, ErrInvalidArgument)
+	}
+}
+
 func TestOpenOptions(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "z")
