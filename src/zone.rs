@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use crate::attach::{Local, Shared, current_pid};
+use crate::attach::{Local, Shared, current_pid, reopen};
 use crate::error::{Error, Result, Status};
 use crate::index::Kind;
 use crate::layout::{STATE_FREE, STATE_LIVE};
@@ -86,9 +86,14 @@ impl Zone {
         for _ in 0..64 {
             let opened = open::open(path, opts)?;
             let geo = *opened.map.geometry();
+            // A writer's slot lock lives on a description of its own, never the one mapped: a
+            // mapping keeps its description (and so that description's kernel locks) alive for
+            // as long as it exists, and a forked child inherits the mapping. Locking the mapped
+            // description would keep a dead parent's slot alive for the life of its children.
+            let file = if opts.read_only { opened.file } else { reopen(&opened.file)? };
             let shared = |me| Shared {
                 map: Arc::new(opened.map),
-                file: opened.file,
+                file,
                 path: path.to_owned(),
                 remove_on_close: opts.remove_on_close,
                 lock_timeout: opts.lock_timeout,
