@@ -54,12 +54,12 @@ def main() -> int:
 
     workers = zone.gauge("python_workers")
     workers.set(len(children))
-    load = zone.gauge_float("python_load_ratio")
+    load = zone.gauge_f64("python_load_ratio")
     load.set(0.75)
 
     print(f"== Python: every metric in {zone.path}")
     for m in sorted(zone):
-        shown = f"{m.value:g}" if m.kind is shmmetrics.Kind.GAUGE_FLOAT else str(m.value)
+        shown = f"{m.value:g}" if m.kind is shmmetrics.Kind.GAUGE_F64 else str(m.value)
         print(f"{m.name:40s} {str(m.kind):11s} {shown}")
     stats = zone.stats()
     print(f"zone: {stats.used}/{stats.capacity} entries used, {stats.attached} attached")
