@@ -24,7 +24,8 @@ ROW_SIZE = sizeof(_Row)
 #: 1,024 names of the maximum length. Tests lower ROWS_PER_READ to cross chunk boundaries.
 ROWS_PER_READ = 4096
 NAMES_PER_READ = 256 * 1024
-_KNOWN_KINDS = (_ffi.SHM_KIND_COUNTER, _ffi.SHM_KIND_GAUGE, _ffi.SHM_KIND_GAUGE_F64)
+_KIND_FIRST, _KIND_LAST = _ffi.SHM_KIND_COUNTER, _ffi.SHM_KIND_GAUGE_F64  # a range check suffices:
+assert list(range(_KIND_FIRST, _KIND_LAST + 1)) == [_ffi.SHM_KIND_COUNTER, _ffi.SHM_KIND_GAUGE, _ffi.SHM_KIND_GAUGE_F64]
 _name_end = struct.Struct("=II")  # name_len, name_offset: adjacent in the row
 assert _Row.name_offset.offset == _Row.name_len.offset + 4
 
@@ -81,8 +82,8 @@ def decode(rows: bytearray, names: bytearray, n: int, full: bool = True) -> Colu
     ``full``, only names, values and kinds."""
     view = memoryview(rows)[: n * ROW_SIZE]
     kinds = _column(view, "I", _Row.kind).tolist()
-    if sum(map(kinds.count, _KNOWN_KINDS)) != n:
-        unknown = next(k for k in kinds if k not in _KNOWN_KINDS)
+    if n and (min(kinds) < _KIND_FIRST or max(kinds) > _KIND_LAST):
+        unknown = next(k for k in kinds if not _KIND_FIRST <= k <= _KIND_LAST)
         raise InternalError(f"the library returned an unknown metric kind {unknown} (a newer library?)")
     values = _values(view, kinds)
     if not full:
