@@ -113,7 +113,7 @@ def test_max_writers_that_cannot_be_passed(tmp_path: Path, bad: object, error: t
 # ---- lock_timeout ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seconds, ms", [(None, 0), (2.5, 2500), (1, 1000), (0.007, 7), (0.0001, 1), (4294967.295, 4294967295)])
+@pytest.mark.parametrize("seconds, ms", [(None, 0), (2.5, 2500), (1, 1000), (0.007, 7), (2.007, 2007), (0.0001, 1), (4294967.295, 4294967295)])
 def test_lock_timeout_in_milliseconds(seconds: object, ms: int) -> None:
     assert _zone._options(0, 0, 0, 0, seconds).lock_timeout_ms == ms  # type: ignore[arg-type]
 
