@@ -24,8 +24,6 @@ ROW_SIZE = sizeof(_Row)
 #: 1,024 names of the maximum length. Tests lower ROWS_PER_READ to cross chunk boundaries.
 ROWS_PER_READ = 4096
 NAMES_PER_READ = 256 * 1024
-_KIND_FIRST, _KIND_LAST = _ffi.SHM_KIND_COUNTER, _ffi.SHM_KIND_GAUGE_F64  # a range check suffices:
-assert list(range(_KIND_FIRST, _KIND_LAST + 1)) == [_ffi.SHM_KIND_COUNTER, _ffi.SHM_KIND_GAUGE, _ffi.SHM_KIND_GAUGE_F64]
 _name_end = struct.Struct("=II")  # name_len, name_offset: adjacent in the row
 assert _Row.name_offset.offset == _Row.name_len.offset + 4
 
@@ -79,18 +77,22 @@ def _values(view: memoryview, kinds: List[int]) -> List[Any]:
 
 def decode(rows: bytearray, names: bytearray, n: int, full: bool = True) -> Columns:
     """The first ``n`` rows of ``rows`` and their names in ``names``, as columns; without
-    ``full``, only names, values and kinds."""
+    ``full``, only names, values and kinds. The kinds are the library's codes, unchecked
+    (:func:`unknown_kind` makes the error for a code nobody knows)."""
     view = memoryview(rows)[: n * ROW_SIZE]
     kinds = _column(view, "I", _Row.kind).tolist()
-    if n and (min(kinds) < _KIND_FIRST or max(kinds) > _KIND_LAST):
-        unknown = next(k for k in kinds if not _KIND_FIRST <= k <= _KIND_LAST)
-        raise InternalError(f"the library returned an unknown metric kind {unknown} (a newer library?)")
     values = _values(view, kinds)
     if not full:
         return Columns(_names(view, names, n), values, kinds, None, None)
     generations = _column(view, "Q", _Row.generation).tolist()
     created = _column(view, "Q", _Row.created_unix_ns).tolist()
     return Columns(_names(view, names, n), values, kinds, generations, created)
+
+
+def unknown_kind(kinds: List[int], known: Any) -> InternalError:
+    """The error for a chunk whose ``kinds`` hold a code not in ``known``."""
+    code = next(k for k in kinds if k not in known)
+    return InternalError(f"the library returned an unknown metric kind {code} (a newer library?)")
 
 
 #: call(fn, *args) runs a library function on the zone pointer, as ``Zone._call`` does.

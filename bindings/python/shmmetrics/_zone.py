@@ -9,7 +9,7 @@ import threading
 import weakref
 from ctypes import byref, c_size_t, c_uint32, c_void_p, create_string_buffer
 from dataclasses import dataclass
-from functools import partial
+from itertools import chain, repeat
 from operator import index
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
@@ -27,8 +27,7 @@ _U32_END = 1 << 32
 _U64_END = 1 << 64
 # Flags a pickled zone keeps when it is reopened elsewhere (never CREATE/FRESH/EXCLUSIVE).
 _REOPEN_FLAGS = _ffi.SHM_OPEN_READONLY | _ffi.SHM_OPEN_REMOVE_ON_CLOSE | _ffi.SHM_OPEN_TRUST_SHARED
-# Kind by SHM_KIND_* code (the bulk read has checked the codes).
-_KIND_BY_CODE: Tuple[Optional[Kind], ...] = tuple(Kind(c) if c in Kind._value2member_map_ else None for c in range(max(Kind) + 1))
+_KIND_OF: Dict[int, Kind] = {k.value: k for k in Kind}
 _open_zones: "weakref.WeakSet[Zone]" = weakref.WeakSet()
 
 
@@ -44,7 +43,7 @@ class MetricInfo(NamedTuple):
     created_unix_ns: int
 
 
-_new_info = partial(tuple.__new__, MetricInfo)  # C-level constructor from a 5-tuple
+_METRIC_INFOS = repeat(MetricInfo)  # with tuple.__new__: a C-level MetricInfo from a 5-tuple
 
 
 @dataclass(frozen=True)
@@ -292,8 +291,11 @@ class Zone:
 
     @staticmethod
     def _infos(c: _read.Columns) -> List[MetricInfo]:
-        kinds = map(_KIND_BY_CODE.__getitem__, c.kinds)
-        return list(map(_new_info, zip(c.names, kinds, c.values, c.generations, c.created)))  # type: ignore[arg-type]
+        kinds = map(_KIND_OF.__getitem__, c.kinds)
+        try:
+            return list(map(tuple.__new__, _METRIC_INFOS, zip(c.names, kinds, c.values, c.generations, c.created)))  # type: ignore[arg-type]
+        except KeyError:
+            raise _read.unknown_kind(c.kinds, _KIND_OF) from None
 
     def __iter__(self) -> Iterator[MetricInfo]:
         """Iterate over the live metrics without taking any lock (works read-only too).
@@ -303,8 +305,8 @@ class Zone:
         during the iteration may or may not be seen. Closing the zone ends the iteration with
         :class:`ClosedError` at the next chunk.
         """
-        for chunk in _read.chunks(self._call):
-            yield from self._infos(chunk)
+        # chain and map are C iterators: no Python frame resumes per metric.
+        return chain.from_iterable(map(self._infos, _read.chunks(self._call)))
 
     def metrics(self) -> List[MetricInfo]:
         """Every live metric, as a list (see :meth:`__iter__`)."""

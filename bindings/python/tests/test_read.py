@@ -105,10 +105,11 @@ def test_decode_when_a_name_holds_a_nul_or_bad_utf8() -> None:
     assert _read.decode(rows, names, 3)[:2] == (["a\0b", "\ufffd", "c"], [5, 6, 7.5])
 
 
-def test_decode_refuses_an_unknown_kind() -> None:
-    rows, names = crafted([(1, 1, 0, 0.0, 0), (9, 1, 0, 0.0, 0)], [b"a", b"b"])
-    with pytest.raises(shmmetrics.InternalError, match="unknown metric kind 9"):
-        _read.decode(rows, names, 2)
+@pytest.mark.parametrize("code", [0, 4, 9])
+def test_an_unknown_kind_is_an_internal_error(code: int) -> None:
+    rows, names = crafted([(1, 1, 0, 0.0, 0), (code, 1, 0, 0.0, 0)], [b"a", b"b"])
+    with pytest.raises(shmmetrics.InternalError, match=f"unknown metric kind {code}"):
+        shmmetrics.Zone._infos(_read.decode(rows, names, 2))
 
 
 def test_read_errors_are_typed(zone: shmmetrics.Zone) -> None:
