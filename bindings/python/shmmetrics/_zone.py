@@ -14,7 +14,7 @@ from operator import index
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _ffi, _read
-from ._metrics import Counter, Gauge, GaugeF64, Kind, int64
+from ._metrics import Counter, Gauge, GaugeF64, Kind
 from .errors import ClosedError, InvalidNameError
 
 PathLike = Union[str, "os.PathLike[str]"]
