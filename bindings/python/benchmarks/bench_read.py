@@ -17,6 +17,12 @@ labels like a real application's), then times, best of R rounds each, interleave
 It prints each time scaled to 100,000 metrics, the ratio of ``list(zone)`` to the 60 ms target
 and the speed-up over the baseline. Nothing is asserted: ``make python-bench`` runs it, ``make
 python-test`` runs ``--quick`` as a smoke.
+
+On a busy machine times mean little; instruction counts do not depend on the load. ``--once
+CASE`` fills the zone and runs one case once (``none`` runs nothing), for a profiler::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python bench_read.py --once list
+    (minus the same with --once none)
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--metrics", type=int, default=PER, help="metrics in the zone")
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the best counts")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny numbers, results meaningless")
+    ap.add_argument("--once", metavar="CASE", choices=["none", "list", "metrics", "snapshot", "baseline"], help="run one case once, for a profiler")
     args = ap.parse_args(argv)
     if args.quick:
         args.metrics, args.rounds = 500, 1
@@ -102,6 +109,10 @@ def main(argv: List[str]) -> int:
             "list(zone), gc paused by the caller": without_gc(lambda: list(zone)),
             "baseline: shm_zone_next per metric": lambda: one_by_one(zone),
         }
+        if args.once:
+            once = {"none": lambda: None, "list": lambda: list(zone), "metrics": zone.metrics, "snapshot": zone.snapshot}
+            once.get(args.once, lambda: one_by_one(zone))()
+            return 0
         assert len(list(zone)) == len(one_by_one(zone)) == len(zone.snapshot()) == args.metrics
         best = {label: float("inf") for label in cases}
         for _ in range(args.rounds):
