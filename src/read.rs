@@ -129,6 +129,32 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
     None
 }
 
+/// Entries below the high-water mark by state.
+pub struct Occupancy {
+    pub used: u32,
+    pub free: u32,
+    /// Live entries no writer for which `owner_alive` says yes holds.
+    pub orphaned: u32,
+}
+
+/// Counts used, free and orphaned entries without a lock: a pass up to the high-water mark.
+pub fn occupancy(map: &Mapping, owner_alive: &mut impl FnMut(u32) -> bool) -> Occupancy {
+    let mut o = Occupancy { used: 0, free: 0, orphaned: 0 };
+    for i in 0..scan_end(map) {
+        match map.meta(i).state.load(Ordering::Acquire) {
+            STATE_FREE => o.free += 1,
+            STATE_LIVE => {
+                o.used += 1;
+                if !crate::index::owner_slots(map, i).any(&mut *owner_alive) {
+                    o.orphaned += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
 /// Checks the index and returns every problem found (empty = healthy). With `locked`, the
 /// caller holds the registration lock, so transient states are damage rather than progress.
 pub fn verify(map: &Mapping, locked: bool) -> Vec<String> {

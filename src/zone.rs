@@ -8,12 +8,11 @@ use std::sync::{Arc, Mutex};
 use crate::attach::{Local, Shared, current_pid, reopen};
 use crate::error::{Error, Result, Status};
 use crate::index::Kind;
-use crate::layout::{STATE_FREE, STATE_LIVE};
 use crate::metric::{Counter, Gauge, GaugeF64, Metric};
 use crate::open::{self, OpenOptions};
 use crate::read::{self, Snapshot};
 use crate::slots::{self, Liveness};
-use crate::{fork, index};
+use crate::fork;
 
 /// A zone opened by this process. Cloning is cheap and shares the attachment.
 #[derive(Clone)]
@@ -225,18 +224,8 @@ impl Zone {
             version_minor: h.version_minor.load(Ordering::Relaxed),
             ..Stats::default()
         };
-        for i in 0..end {
-            match map.meta(i).state.load(Ordering::Acquire) {
-                STATE_FREE => s.free += 1,
-                STATE_LIVE => {
-                    s.used += 1;
-                    if !index::owner_slots(map, i).any(|o| live.effective(o)) {
-                        s.orphaned += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let o = read::occupancy(map, &mut |slot| live.effective(slot));
+        (s.used, s.orphaned, s.free) = (o.used, o.orphaned, s.free + o.free);
         Ok(s)
     }
 
