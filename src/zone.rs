@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::attach::{Local, Shared, current_pid, reopen};
 use crate::error::{Error, Result, Status};
+use crate::fork;
 use crate::index::Kind;
 use crate::metric::{Counter, Gauge, GaugeF64, Metric};
 use crate::open::{self, OpenOptions};
 use crate::read::{self, Snapshot};
 use crate::slots::{self, Liveness};
-use crate::fork;
 
 /// A zone opened by this process. Cloning is cheap and shares the attachment.
 #[derive(Clone)]
