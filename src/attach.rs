@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
 use crate::index::{Kind, check_name, clear_owner, fnv1a32, set_owner};
@@ -52,33 +52,34 @@ pub(crate) fn refresh_pid() -> u32 {
     p
 }
 
-/// A word-at-a-time hash for the process-local name map (names are this process's own, so
-/// there is no one to flood it).
-#[derive(Default)]
-pub(crate) struct NameHasher(u64);
-
-impl NameHasher {
-    #[inline(always)]
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517C_C1B7_2722_0A95);
-    }
+/// A word-at-a-time 64-bit hash of a name, for the process-local index of held names (the names
+/// are this process's own, so there is nobody to flood it; a collision only costs a slower path).
+fn name_hash(name: &[u8]) -> u64 {
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(0x517C_C1B7_2722_0A95);
+    let mut words = name.chunks_exact(8);
+    let h = (&mut words).fold(name.len() as u64, |h, w| mix(h, u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
+    let h = mix(h, crate::layout::tail_word(words.remainder()));
+    h ^ (h >> 29)
 }
 
-impl Hasher for NameHasher {
-    #[inline]
+/// Hashes an integer key (an entry index, or a name hash) with one multiplication.
+#[derive(Default)]
+pub(crate) struct IntHasher(u64);
+
+impl Hasher for IntHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.mix(u64::from_ne_bytes(w.try_into().expect("8 bytes")));
+        for &b in bytes {
+            self.write_u64(b as u64);
         }
-        let rest = words.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        self.mix(u64::from_ne_bytes(last) ^ ((rest.len() as u64) << 56));
     }
     #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
     }
     #[inline]
     fn finish(&self) -> u64 {
@@ -86,12 +87,10 @@ impl Hasher for NameHasher {
     }
 }
 
-/// The entries this process holds, by name.
-type NameMap = HashMap<Box<[u8]>, Held, BuildHasherDefault<NameHasher>>;
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 /// One entry this process holds.
 struct Held {
-    index: u32,
     generation: u64,
     kind: Kind,
     /// Handles (and binding refs) on it.
@@ -121,13 +120,18 @@ pub(crate) struct Local {
     pub(crate) me: Option<Holder>,
     /// A forked child whose inherited holds are still implied by its parent's bits.
     inherited: bool,
-    held: NameMap,
+    /// The entries this process holds, by entry index.
+    held: IntMap<u32, Held>,
+    /// `name_hash(name)` -> entry index of held names, for the fast path; a name whose hash
+    /// collides with another held name's is simply not here, and takes the slower path.
+    by_name: IntMap<u64, u32>,
     /// Forks so far; children are recorded with the count at their fork.
     forks: u64,
     children: Vec<(Holder, u64)>,
     /// The attachment the forking thread prepared for its child (see `fork.rs`).
     pub(crate) spare: Option<(File, Holder)>,
-    checked_at: Option<Instant>,
+    /// When registrations last checked the file's size (`sys::coarse_monotonic_ns`).
+    checked_at: Option<u64>,
 }
 
 pub(crate) fn lock_guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,7 +147,7 @@ pub(crate) fn reopen(file: &File) -> Result<File> {
 
 impl Local {
     pub(crate) fn new(me: Option<Holder>) -> Local {
-        Local { pid: current_pid(), me, inherited: false, held: NameMap::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
+        Local { pid: current_pid(), me, inherited: false, held: IntMap::default(), by_name: IntMap::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
     }
 
     /// In a forked child: `me` is the slot its parent prepared (None: none was).
@@ -156,7 +160,18 @@ impl Local {
     }
 
     fn record(&mut self, name: &[u8], index: u32, generation: u64, kind: Kind) {
-        self.held.insert(name.into(), Held { index, generation, kind, count: 1, taken_at: self.forks });
+        self.held.insert(index, Held { generation, kind, count: 1, taken_at: self.forks });
+        self.by_name.entry(name_hash(name)).or_insert(index);
+    }
+
+    /// One more hold on entry `index` if we hold it as registration `generation`.
+    fn hold_again(&mut self, index: u32, generation: u64, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
+        let h = self.held.get_mut(&index).filter(|h| h.generation == generation)?;
+        if h.kind != kind {
+            return Some(Err(mismatch(name, h.kind as u32, kind)));
+        }
+        h.count += 1;
+        Some(Ok((index, generation)))
     }
 }
 
@@ -203,11 +218,12 @@ impl Shared {
     /// Registrations check the header every time and the file's size (a system call) at most
     /// every FILE_CHECK_EVERY.
     fn check_file_now_and_then(&self, local: &mut Local) -> Result<()> {
-        if local.checked_at.is_some_and(|t| t.elapsed() < FILE_CHECK_EVERY) {
+        let now = sys::coarse_monotonic_ns();
+        if local.checked_at.is_some_and(|t| now.saturating_sub(t) < FILE_CHECK_EVERY.as_nanos() as u64) {
             return self.check_header();
         }
         self.check_file(&self.file)?;
-        local.checked_at = Some(Instant::now());
+        local.checked_at = Some(now);
         Ok(())
     }
 
@@ -268,11 +284,11 @@ impl Shared {
         if !local.inherited {
             return;
         }
-        for h in local.held.values() {
-            let m = self.map.meta(h.index);
-            set_owner(&self.map, h.index, me.slot);
+        for (&i, h) in &local.held {
+            let m = self.map.meta(i);
+            set_owner(&self.map, i, me.slot);
             if m.state.load(Ordering::SeqCst) != STATE_LIVE || m.generation.load(Ordering::SeqCst) != h.generation {
-                clear_owner(&self.map, h.index, me.slot); // freed by the parent before the fork took hold
+                clear_owner(&self.map, i, me.slot); // freed by the parent before the fork took hold
             }
         }
         self.map.attach_record(me.slot).parent.store(0, Ordering::SeqCst);
@@ -319,7 +335,7 @@ impl Shared {
         let hash;
         {
             let mut local = self.local();
-            if let Some(found) = Self::held(&mut local, name, kind) {
+            if let Some(found) = self.held(&mut local, name, kind) {
                 return found; // only valid names are ever held
             }
             check_name(name)?;
@@ -330,6 +346,9 @@ impl Shared {
             if let Some(f) = read::lookup(&self.map, name, hash, LOOKUP_STEPS) {
                 #[cfg(test)]
                 tests::BEFORE_JOIN.with(|h| h.take().map(|f| f()));
+                if let Some(found) = local.hold_again(f.index, f.generation, name, kind) {
+                    return found; // held, under a name hash another held name took
+                }
                 if f.kind != kind as u32 {
                     return Err(mismatch(name, f.kind, kind));
                 }
@@ -344,29 +363,30 @@ impl Shared {
         let me = self.local().me.ok_or_else(|| Error::new(Status::SHM_ERR_INTERNAL, "writable zone without a writer slot"))?;
         let guard = self.lock(me)?;
         let mut local = self.local();
-        if let Some(found) = Self::held(&mut local, name, kind) {
-            return found;
-        }
         let (index, generation) = match guard.find(name, hash) {
-            Some(f) if f.kind != kind as u32 => return Err(mismatch(name, f.kind, kind)),
-            Some(f) => {
-                set_owner(&self.map, f.index, me.slot);
-                (f.index, f.generation)
-            }
+            Some(f) => match local.hold_again(f.index, f.generation, name, kind) {
+                Some(found) => return found, // another of our threads registered it meanwhile
+                None if f.kind != kind as u32 => return Err(mismatch(name, f.kind, kind)),
+                None => {
+                    set_owner(&self.map, f.index, me.slot);
+                    (f.index, f.generation)
+                }
+            },
             None => self.insert(&guard, name, hash, kind, me)?,
         };
         local.record(name, index, generation, kind);
         Ok((index, generation))
     }
 
-    /// A name this process holds: one more handle on it.
-    fn held(local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
-        let h = local.held.get_mut(name)?;
-        if h.kind != kind {
-            return Some(Err(mismatch(name, h.kind as u32, kind)));
+    /// A name this process holds (found by its hash, confirmed against the entry, which cannot
+    /// change while we hold it): one more handle on it.
+    fn held(&self, local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
+        let &index = local.by_name.get(&name_hash(name))?;
+        if !self.map.meta(index).name_equals(name) {
+            return None;
         }
-        h.count += 1;
-        Some(Ok((h.index, h.generation)))
+        let generation = local.held.get(&index)?.generation;
+        local.hold_again(index, generation, name, kind)
     }
 
     /// The name of entry `index` as registered (we hold it, so it cannot change under us).
@@ -418,8 +438,7 @@ impl Shared {
             let mut local = self.local();
             let me = self.writer(&mut local)?;
             self.materialize(&mut local, me);
-            let (name, n) = self.name_of(index);
-            match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
+            match local.held.get_mut(&index) {
                 Some(h) if h.generation == generation && h.count > 1 => {
                     h.count -= 1;
                     return Ok(());
@@ -430,8 +449,7 @@ impl Shared {
         };
         let guard = self.lock(me)?;
         let mut local = self.local();
-        let (name, n) = self.name_of(index);
-        let h = match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
+        let h = match local.held.get_mut(&index) {
             Some(h) if h.generation == generation && h.count > 0 => h,
             _ => return Err(Error::new(Status::SHM_ERR_CLOSED, "handle was already released")),
         };
@@ -440,7 +458,12 @@ impl Shared {
             return Ok(());
         }
         let taken_at = h.taken_at;
-        local.held.remove(&name[..n]);
+        local.held.remove(&index);
+        let (name, n) = self.name_of(index);
+        let key = name_hash(&name[..n]);
+        if local.by_name.get(&key) == Some(&index) {
+            local.by_name.remove(&key);
+        }
         local.children.retain(|&(c, _)| slots::linked(&self.map, me, c));
         for &(child, fork_no) in &local.children {
             if taken_at < fork_no {
@@ -514,7 +537,7 @@ impl Drop for Shared {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
         let children = std::mem::take(&mut local.children);
-        let held: Vec<(u32, u64)> = local.held.values().map(|h| (h.index, h.generation)).collect();
+        let held: Vec<(u32, u64)> = local.held.iter().map(|(&i, h)| (i, h.generation)).collect();
         if self.remove_on_close {
             self.remove_if_last(me);
         }
