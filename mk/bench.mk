@@ -6,6 +6,7 @@
 #   RSS at 1 GiB, statistics and iteration, bulk reads from C and Python, fork(). About 5
 #   minutes; the table also goes to $(BUILD)/bench/core.md. BENCH_ONLY=section[,section] runs
 #   some sections only (hot, contention, registration, callgrind, attach, scan, fork).
+#   BENCH_PY_PATH=dir adds list(zone) through the Python binding in dir (see below).
 # `make core-bench-smoke` (part of `make test`): every section once at tiny sizes (figures
 #   meaningless, nothing timed is asserted), and bench/check_inline.sh: the header's inline
 #   slot helpers compile to the very instructions of their raw-atomic baselines.
@@ -14,8 +15,11 @@ BENCH_BIN     := $(BUILD)/bench
 BENCH_C       := $(BENCH_BIN)/bench_hot $(BENCH_BIN)/bench_register $(BENCH_BIN)/bench_zone
 MOSN_BENCH    := $(BENCH_BIN)/mosn/mosnbench
 BENCH_ONLY    ?=
-BENCH_RUN      = python3 bench/run.py --bin $(BENCH_BIN) --mosn $(MOSN_BENCH) --python $(PY) \
-                 $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+# BENCH_PY_PATH=dir: also time list(zone) with the Python binding in dir (e.g. another branch's
+# bindings/python, unpacked with git archive), loading this tree's library.
+BENCH_PY_PATH ?=
+BENCH_RUN      = python3 bench/run.py --bin $(BENCH_BIN) --mosn $(MOSN_BENCH) --python $(PY) --lib $(LIBSO) \
+                 $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) $(if $(BENCH_PY_PATH),--python-path $(BENCH_PY_PATH))
 
 TEST_TARGETS  += core-bench-smoke
 BENCH_TARGETS += core-bench
