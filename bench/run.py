@@ -429,10 +429,10 @@ class Bench:
         for key, base, label in (("zone0", "plain", "0 held, vs plain"), ("zoneN", "ballast", f"{s.fork_held:,} held, vs plain with as much memory")):
             self.row("fork", f"fork + waitpid of a child that `_exit`s, zone open, {label}",
                      f"{median(whole[key]):.0f} us", f"{base}: {median(whole[base]):.0f} us", median(whole[key]) / median(whole[base]), "(context)", None)
-        st = median(stopped)
+        st, free = median(stopped), median(call["zone0"])
         self.row("fork", "`fork()` call, zone open, while another process sits SIGSTOPped holding the zone's registration lock",
-                 f"{st:.0f} us", f"plain fork: {p:.0f} us (zone open, lock free: {median(call['zone0']):.0f} us)", st / p, "never blocks: <= plain + 50 us", None)
-        self.rows[-1].met = st - p <= 50
+                 f"{st:.0f} us (+{st - free:.0f} us)", f"the same process, lock free: {free:.0f} us", st / free, "never blocks: <= lock free + 50 us", None)
+        self.rows[-1].met = st - free <= 50
 
     # ---- report ----------------------------------------------------------------------------
     def report(self, started: str, took: float) -> str:
