@@ -420,18 +420,18 @@ class Bench:
         for key, label in (("zone0", "0 metrics held"), ("zoneN", f"{s.fork_held:,} metrics held")):
             z = median(call[key])
             self.row("fork", f"`fork()` call in the parent, zone open with {label}: extra over a plain fork",
-                     f"{z:.0f} us (+{z - p:.0f} us)", f"plain fork: {p:.0f} us", z / p, "<= plain + 50 us", None)
+                     f"{z:.0f} us ({z - p:+.0f} us)", f"plain fork: {p:.0f} us", z / p, "<= plain + 50 us", None)
             self.rows[-1].met = z - p <= 50
         zn_call = median(call["zoneN"])
         self.row("fork", f"`fork()` call, {s.fork_held:,} held, vs a plain fork of a process with as much private memory ({ballast_kib:,} KiB)",
-                 f"{zn_call:.0f} us (+{zn_call - b:.0f} us)", f"plain fork, same memory: {b:.0f} us", zn_call / b, "<= plain + 50 us", None)
+                 f"{zn_call:.0f} us ({zn_call - b:+.0f} us)", f"plain fork, same memory: {b:.0f} us", zn_call / b, "<= plain + 50 us", None)
         self.rows[-1].met = zn_call - b <= 50
         for key, base, label in (("zone0", "plain", "0 held, vs plain"), ("zoneN", "ballast", f"{s.fork_held:,} held, vs plain with as much memory")):
             self.row("fork", f"fork + waitpid of a child that `_exit`s, zone open, {label}",
                      f"{median(whole[key]):.0f} us", f"{base}: {median(whole[base]):.0f} us", median(whole[key]) / median(whole[base]), "(context)", None)
         st, free = median(stopped), median(call["zone0"])
         self.row("fork", "`fork()` call, zone open, while another process sits SIGSTOPped holding the zone's registration lock",
-                 f"{st:.0f} us (+{st - free:.0f} us)", f"the same process, lock free: {free:.0f} us", st / free, "never blocks: <= lock free + 50 us", None)
+                 f"{st:.0f} us ({st - free:+.0f} us)", f"the same process, lock free: {free:.0f} us", st / free, "never blocks: <= lock free + 50 us", None)
         self.rows[-1].met = st - free <= 50
 
     # ---- report ----------------------------------------------------------------------------
