@@ -11,7 +11,7 @@
  *                                        shm_zone_read + snprintf (Prometheus text); medians
  *   bench_zone forker PATH|- N KIB       a fork() worker: opens PATH (a new zone) and holds N
  *                                        counters, or ("-") no zone, with KIB KiB of touched
- *                                        heap as ballast; prints "ready RSSANON_KIB", then per
+ *                                        heap in 128-byte blocks as ballast; prints "ready RSSANON_KIB", then per
  *                                        stdin line "fork K" forks K children that _exit at
  *                                        once and prints the medians of the fork() call and of
  *                                        fork + waitpid in microseconds; "stopped K" does the
@@ -248,11 +248,14 @@ static int forker(const char *path, uint64_t n, long ballast_kib) {
         z = zone_for(path, n + 64, 0);
         fill_counters(z, 0, n); /* held by this process: its handles are closed, its claims kept */
     }
-    char *ballast = NULL;
-    if (ballast_kib > 0) {
-        ballast = malloc((size_t)ballast_kib << 10);
-        if (!ballast) die("malloc", "ballast");
-        memset(ballast, 1, (size_t)ballast_kib << 10);
+    /* Ballast like a heap of small records (the library's per-metric bookkeeping is one):
+     * 128-byte blocks, touched, so fork() has as many page tables to copy. */
+    size_t blocks = (size_t)(ballast_kib > 0 ? ballast_kib : 0) * 1024 / 128;
+    char **ballast = calloc(blocks + 1, sizeof *ballast);
+    if (!ballast) die("malloc", "ballast");
+    for (size_t i = 0; i < blocks; i++) {
+        if (!(ballast[i] = malloc(128 - 16))) die("malloc", "ballast");
+        memset(ballast[i], 1, 128 - 16);
     }
     printf("ready %ld\n", proc_status_kib("RssAnon"));
     fflush(stdout);
@@ -271,6 +274,7 @@ static int forker(const char *path, uint64_t n, long ballast_kib) {
         }
         fflush(stdout);
     }
+    for (size_t i = 0; i < blocks; i++) free(ballast[i]);
     free(ballast);
     if (z) shm_zone_close(z);
     return 0;
