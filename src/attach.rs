@@ -89,8 +89,48 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
+/// The entries this process holds, found by the 64-bit hash of their name (`name_hash`) in one
+/// probe. A name whose hash another held name already took is kept aside in `collided`
+/// (practically always empty).
+#[derive(Default)]
+struct Holds {
+    by_hash: IntMap<u64, Held>,
+    collided: Vec<Held>,
+}
+
+impl Holds {
+    fn get_mut(&mut self, hash: u64, index: u32) -> Option<&mut Held> {
+        match self.by_hash.get_mut(&hash) {
+            Some(h) if h.index == index => Some(h),
+            _ => self.collided.iter_mut().find(|h| h.index == index),
+        }
+    }
+
+    fn insert(&mut self, hash: u64, held: Held) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(held);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collided.push(held),
+        }
+    }
+
+    fn remove(&mut self, hash: u64, index: u32) {
+        if self.by_hash.get(&hash).is_some_and(|h| h.index == index) {
+            self.by_hash.remove(&hash);
+        } else {
+            self.collided.retain(|h| h.index != index);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Held> {
+        self.by_hash.values().chain(&self.collided)
+    }
+}
+
 /// One entry this process holds.
 struct Held {
+    index: u32,
     generation: u64,
     kind: Kind,
     /// Handles (and binding refs) on it.
@@ -120,11 +160,7 @@ pub(crate) struct Local {
     pub(crate) me: Option<Holder>,
     /// A forked child whose inherited holds are still implied by its parent's bits.
     inherited: bool,
-    /// The entries this process holds, by entry index.
-    held: IntMap<u32, Held>,
-    /// `name_hash(name)` -> entry index of held names, for the fast path; a name whose hash
-    /// collides with another held name's is simply not here, and takes the slower path.
-    by_name: IntMap<u64, u32>,
+    held: Holds,
     /// Forks so far; children are recorded with the count at their fork.
     forks: u64,
     children: Vec<(Holder, u64)>,
@@ -147,7 +183,7 @@ pub(crate) fn reopen(file: &File) -> Result<File> {
 
 impl Local {
     pub(crate) fn new(me: Option<Holder>) -> Local {
-        Local { pid: current_pid(), me, inherited: false, held: IntMap::default(), by_name: IntMap::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
+        Local { pid: current_pid(), me, inherited: false, held: Holds::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
     }
 
     /// In a forked child: `me` is the slot its parent prepared (None: none was).
@@ -160,13 +196,12 @@ impl Local {
     }
 
     fn record(&mut self, name: &[u8], index: u32, generation: u64, kind: Kind) {
-        self.held.insert(index, Held { generation, kind, count: 1, taken_at: self.forks });
-        self.by_name.entry(name_hash(name)).or_insert(index);
+        self.held.insert(name_hash(name), Held { index, generation, kind, count: 1, taken_at: self.forks });
     }
 
     /// One more hold on entry `index` if we hold it as registration `generation`.
     fn hold_again(&mut self, index: u32, generation: u64, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
-        let h = self.held.get_mut(&index).filter(|h| h.generation == generation)?;
+        let h = self.held.get_mut(name_hash(name), index).filter(|h| h.generation == generation)?;
         if h.kind != kind {
             return Some(Err(mismatch(name, h.kind as u32, kind)));
         }
@@ -284,11 +319,11 @@ impl Shared {
         if !local.inherited {
             return;
         }
-        for (&i, h) in &local.held {
-            let m = self.map.meta(i);
-            set_owner(&self.map, i, me.slot);
+        for h in local.held.iter() {
+            let m = self.map.meta(h.index);
+            set_owner(&self.map, h.index, me.slot);
             if m.state.load(Ordering::SeqCst) != STATE_LIVE || m.generation.load(Ordering::SeqCst) != h.generation {
-                clear_owner(&self.map, i, me.slot); // freed by the parent before the fork took hold
+                clear_owner(&self.map, h.index, me.slot); // freed by the parent before the fork took hold
             }
         }
         self.map.attach_record(me.slot).parent.store(0, Ordering::SeqCst);
@@ -381,12 +416,15 @@ impl Shared {
     /// A name this process holds (found by its hash, confirmed against the entry, which cannot
     /// change while we hold it): one more handle on it.
     fn held(&self, local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
-        let &index = local.by_name.get(&name_hash(name))?;
-        if !self.map.meta(index).name_equals(name) {
-            return None;
+        let h = local.held.by_hash.get_mut(&name_hash(name))?;
+        if !self.map.meta(h.index).name_equals(name) {
+            return None; // another name with the same hash: the slower paths find this one
         }
-        let generation = local.held.get(&index)?.generation;
-        local.hold_again(index, generation, name, kind)
+        if h.kind != kind {
+            return Some(Err(mismatch(name, h.kind as u32, kind)));
+        }
+        h.count += 1;
+        Some(Ok((h.index, h.generation)))
     }
 
     /// The name of entry `index` as registered (we hold it, so it cannot change under us).
@@ -438,7 +476,8 @@ impl Shared {
             let mut local = self.local();
             let me = self.writer(&mut local)?;
             self.materialize(&mut local, me);
-            match local.held.get_mut(&index) {
+            let (name, n) = self.name_of(index);
+            match local.held.get_mut(name_hash(&name[..n]), index) {
                 Some(h) if h.generation == generation && h.count > 1 => {
                     h.count -= 1;
                     return Ok(());
@@ -449,7 +488,9 @@ impl Shared {
         };
         let guard = self.lock(me)?;
         let mut local = self.local();
-        let h = match local.held.get_mut(&index) {
+        let (name, n) = self.name_of(index);
+        let key = name_hash(&name[..n]);
+        let h = match local.held.get_mut(key, index) {
             Some(h) if h.generation == generation && h.count > 0 => h,
             _ => return Err(Error::new(Status::SHM_ERR_CLOSED, "handle was already released")),
         };
@@ -458,12 +499,7 @@ impl Shared {
             return Ok(());
         }
         let taken_at = h.taken_at;
-        local.held.remove(&index);
-        let (name, n) = self.name_of(index);
-        let key = name_hash(&name[..n]);
-        if local.by_name.get(&key) == Some(&index) {
-            local.by_name.remove(&key);
-        }
+        local.held.remove(key, index);
         local.children.retain(|&(c, _)| slots::linked(&self.map, me, c));
         for &(child, fork_no) in &local.children {
             if taken_at < fork_no {
@@ -537,7 +573,7 @@ impl Drop for Shared {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
         let children = std::mem::take(&mut local.children);
-        let held: Vec<(u32, u64)> = local.held.iter().map(|(&i, h)| (i, h.generation)).collect();
+        let held: Vec<(u32, u64)> = local.held.iter().map(|h| (h.index, h.generation)).collect();
         if self.remove_on_close {
             self.remove_if_last(me);
         }
