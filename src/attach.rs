@@ -166,6 +166,10 @@ pub(crate) struct Local {
     children: Vec<(Holder, u64)>,
     /// The attachment the forking thread prepared for its child (see `fork.rs`).
     pub(crate) spare: Option<(File, Holder)>,
+    /// A description opened ahead of the next fork, so that `fork()` itself need not open one
+    /// (opening is most of what the fork handlers cost); replaced after each fork by the next
+    /// registration or release.
+    next_spare: Option<File>,
     /// When registrations last checked the file's size (`sys::coarse_monotonic_ns`).
     checked_at: Option<u64>,
 }
@@ -183,7 +187,7 @@ pub(crate) fn reopen(file: &File) -> Result<File> {
 
 impl Local {
     pub(crate) fn new(me: Option<Holder>) -> Local {
-        Local { pid: current_pid(), me, inherited: false, held: Holds::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
+        Local { pid: current_pid(), me, inherited: false, held: Holds::default(), forks: 0, children: Vec::new(), spare: None, next_spare: None, checked_at: None }
     }
 
     /// In a forked child: `me` is the slot its parent prepared (None: none was).
@@ -193,6 +197,7 @@ impl Local {
         self.inherited = true;
         self.children.clear();
         self.checked_at = None;
+        self.next_spare = None; // our parent's: it must not outlive it here
     }
 
     fn record(&mut self, name: &[u8], index: u32, generation: u64, kind: Kind) {
@@ -282,6 +287,9 @@ impl Shared {
             // of our own, the inherited one's locks are the parent's.
             self.own_description()?;
             local.forked(None);
+        }
+        if local.next_spare.is_none() {
+            local.next_spare = reopen(&self.file).ok();
         }
         if let Some(me) = local.me {
             return Ok(me);
@@ -528,7 +536,7 @@ impl Shared {
     pub(crate) fn prepare_child(&self, local: &mut Local) {
         local.spare = None;
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
-        let Ok(file) = reopen(&self.file) else { return };
+        let Some(file) = local.next_spare.take().or_else(|| reopen(&self.file).ok()) else { return };
         if let Ok(Some(child)) = slots::try_claim(&self.map, &file, 0, Some(me)) {
             local.forks += 1;
             local.children.push((child, local.forks));
