@@ -173,7 +173,7 @@ impl Locked<'_> {
         m.hash.store(hash, Ordering::Relaxed);
         m.name_len.store(name.len() as u32, Ordering::Relaxed);
         m.write_name(name);
-        m.created_unix_ns.store(crate::sys::coarse_unix_ns(), Ordering::Relaxed);
+        m.created_unix_ns.store(crate::sys::unix_ns(), Ordering::Relaxed);
         step();
         for w in map.owners(i) {
             w.store(0, Ordering::Relaxed); // stray bits of failed joiners

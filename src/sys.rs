@@ -153,10 +153,9 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
-/// Wall-clock time, nanoseconds since the Unix epoch, at the kernel tick's resolution (a few
-/// milliseconds) and a fraction of the precise clock's cost: registration times.
-pub fn coarse_unix_ns() -> u64 {
-    clock_ns(libc::CLOCK_REALTIME_COARSE)
+/// Wall-clock time, nanoseconds since the Unix epoch: registration and attach times.
+pub fn unix_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
 }
 
 /// A monotonic clock at the kernel tick's resolution, for "at most every so often" checks.
