@@ -30,6 +30,10 @@ use crate::read;
 use crate::slots::{self, Liveness};
 use crate::sys;
 
+/// The kernel-lock byte a process without a writer slot holds while it holds the registration
+/// lock (to clean dead slots); slot `s` uses byte `1 + s`.
+const SLOTLESS_LOCK_BYTE: u64 = 0;
+
 /// Most links a lock-free lookup follows before asking again under the lock.
 const LOOKUP_STEPS: u32 = 64;
 /// Registrations re-check the zone file's size (a shrunk file would fault) at most this often;
@@ -342,6 +346,9 @@ impl Shared {
     pub(crate) fn lock(&self, me: Holder) -> Result<RegLock<'_>> {
         let (map, file) = (&*self.map, &self.file);
         let guard = lock::acquire(map, file, me, self.lock_timeout, |h| {
+            if h.slot == lock::SLOTLESS {
+                return sys::is_locked_by_other(file, SLOTLESS_LOCK_BYTE).unwrap_or(true);
+            }
             h.slot < map.geometry().slots && map.attach_record(h.slot).epoch.load(Ordering::Acquire) == h.epoch && Liveness::new(map, file, Some(me.slot)).alive(h.slot)
         })?;
         if guard.is_dirty() {
@@ -352,13 +359,22 @@ impl Shared {
         Ok(guard)
     }
 
-    /// Cleans dead writers' slots before we have one, under the registration lock held with an
-    /// identity no live claim has (slot 0 at an epoch before its current one): nobody can
-    /// mistake it for alive, which is fine for the moment it is held.
+    /// Cleans dead writers' slots before we have one. Without a slot there is no slot lock to
+    /// prove us alive, so a slotless cleaner first takes the kernel lock on byte 0 (one cleaner
+    /// at a time, waiting at most the lock timeout) and holds the registration lock as
+    /// `lock::SLOTLESS`, which waiters judge by that byte: alive while we hold it, free to take
+    /// over when we die.
     fn clean_without_slot(&self) -> Result<u32> {
-        let me = Holder { slot: 0, epoch: self.map.attach_record(0).epoch.load(Ordering::Acquire).wrapping_sub(1) };
-        let guard = self.lock(me)?;
-        Ok(slots::clean_dead(&guard, &mut Liveness::new(&self.map, &self.file, None)))
+        let start = std::time::Instant::now();
+        while !sys::try_lock(&self.file, SLOTLESS_LOCK_BYTE).map_err(|e| Error::io("take the cleaning lock", e))? {
+            if start.elapsed() >= self.lock_timeout {
+                return Err(Error::new(Status::SHM_ERR_LOCK_TIMEOUT, "another process without a writer slot kept cleaning the zone's slots"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let cleaned = self.lock(Holder { slot: lock::SLOTLESS, epoch: 0 }).map(|guard| slots::clean_dead(&guard, &mut Liveness::new(&self.map, &self.file, None)));
+        let _ = sys::unlock(&self.file, SLOTLESS_LOCK_BYTE);
+        cleaned
     }
 
     /// Our writer slot (claimed at attach; a forked child may have to claim one).
