@@ -162,6 +162,21 @@ impl Zone {
         (start..read::scan_end(&self.shared.map)).filter_map(|i| read::snapshot(&self.shared.map, i))
     }
 
+    /// Like `metrics_from`, without allocating: calls `f` with each live entry and its name until
+    /// it returns false.
+    pub fn visit_from(&self, start: u32, mut f: impl FnMut(&read::RawSnapshot, &str) -> bool) {
+        let map = &self.shared.map;
+        let mut name = [0u8; 256];
+        for i in start..read::scan_end(map) {
+            if let Some(r) = read::read_entry(map, i, &mut name) {
+                let Ok(text) = std::str::from_utf8(&name[..r.name_len]) else { continue };
+                if !f(&r, text) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Gives up one of this process's holds on entry `index` registered as `generation` (what
     /// `Metric::release` does, for bindings that keep only the entry's identity).
     pub fn release(&self, index: u32, generation: u64) -> Result<()> {
