@@ -1,6 +1,7 @@
 # shmmetrics: `make` builds the library, the header and the `shmmetrics` command; `make demo`
 # runs the main job; `make test` runs every suite. Language-specific rules live in mk/*.mk and
-# add themselves to TEST_TARGETS / DEMO_TARGETS / BENCH_TARGETS.
+# add themselves to TEST_TARGETS / DEMO_TARGETS (DEMO_BUILD: what the demo builds first) /
+# BENCH_TARGETS.
 
 CARGO      ?= cargo
 CC         ?= cc
@@ -32,6 +33,7 @@ LINK_SO    := -L$(RELEASE) -Wl,-rpath,$(RELEASE) -lshmmetrics
 
 TEST_TARGETS  := rust-test c-test header-test check-header lint install-test
 DEMO_TARGETS  := c-demo
+DEMO_BUILD    :=
 BENCH_TARGETS :=
 
 .PHONY: all lib header cli check-header test demo bench install uninstall clean \
@@ -124,9 +126,8 @@ examples: $(BUILD)/examples/c_example
 DEMO_ZONE ?= $(BUILD)/demo.zone
 
 # After each writer, DEMO_STEP shows the shared counter with `shmmetrics dump` and what the
-# writer added to it. A writer in another language (e.g. a `go-demo` target in mk/go.mk, added
-# to DEMO_TARGETS) writes example_requests_total into $(DEMO_ZONE) and ends with
-# `@$(DEMO_STEP) Go`.
+# writer added to it. Each language's demo (in DEMO_TARGETS) adds to example_requests_total in
+# $(DEMO_ZONE) and ends with `@$(DEMO_STEP) LANGUAGE`.
 DEMO_STEP = examples/demo/step.sh $(SHMMETRICS) $(DEMO_ZONE)
 
 c-demo: $(BUILD)/examples/c_example cli
@@ -147,9 +148,10 @@ install-test: $(LIB_STAMP)
 test: $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
-# One build (cargo, cc, pip) first; then the writers in turn on one zone, the hot upgrade, and
-# the zone removed with `shmmetrics rm`. The inner make is silent about what is already built.
-demo: all examples $(BUILD)/examples/upgrade_worker python-venv
+# One build first (cargo, cc, and what mk/*.mk add to DEMO_BUILD: pip, go build); then the
+# writers in turn on one zone, the hot upgrade, and the zone removed with `shmmetrics rm`. The
+# inner make is silent about what is already built.
+demo: all examples $(DEMO_BUILD)
 	@rm -f $(DEMO_ZONE) $(DEMO_ZONE).last
 	@$(MAKE) -s --no-print-directory $(DEMO_TARGETS) upgrade-demo SHMM_LIB_BUILT=1
 	@echo "== clean up"

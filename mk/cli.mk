@@ -15,6 +15,7 @@ CLI_BENCH_METRICS ?= 100000
 
 TEST_TARGETS  += cli-python-test
 BENCH_TARGETS += cli-bench
+DEMO_BUILD    += $(BUILD)/examples/upgrade_worker
 
 .PHONY: cli-test cli-rust-test cli-python-test prometheus-server cli-bench upgrade-demo
 
