@@ -133,7 +133,7 @@ def exposition_name(name: str, kind: Kind, namespace: str = "", counters_as_gaug
         clean.setdefault(sanitize_label_name(key), value)
     if kind is not Kind.COUNTER or counters_as_gauges:
         return Exposition("gauge", family, family, clean)
-    if family.endswith("_total"):
+    if family.endswith("_total") and family != "_total":  # a family name is never empty
         family = family[: -len("_total")]
     return Exposition("counter", family, family + "_total", clean)
 
