@@ -116,7 +116,9 @@ func Expose(name string, kind shmmetrics.Kind, o Options) Exposed {
 	e.Sample = e.Family
 	if kind == shmmetrics.KindCounter && !o.CountersAsGauges {
 		e.Type = "counter"
-		e.Family = strings.TrimSuffix(e.Family, "_total")
+		if e.Family != "_total" { // a family name is never empty
+			e.Family = strings.TrimSuffix(e.Family, "_total")
+		}
 		e.Sample = e.Family + "_total"
 	}
 	for _, l := range parsed { // the first of two labels that sanitize alike wins
