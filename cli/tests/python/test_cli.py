@@ -49,7 +49,7 @@ def write_zone(path: Path, metrics: List[dict]) -> None:
                 h = z.gauge(m["name"])
                 h.set(m["value"])
             else:
-                h = z.gauge_float(m["name"])
+                h = z.gauge_f64(m["name"])
                 h.set(m["value"])
             h.close()
 
