@@ -19,7 +19,7 @@ from .errors import ClosedError, InvalidNameError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Size of a newly created zone when none is given (``SHM_DEFAULT_SIZE``, 1 MiB: 2,016 metrics).
+#: Size of a newly created zone when none is given (``SHM_DEFAULT_SIZE``, 1 MiB: 2,005 metrics).
 DEFAULT_SIZE = _ffi.SHM_DEFAULT_SIZE
 
 _lib = _ffi.lib
