@@ -149,3 +149,69 @@ fn a_file_truncated_under_the_mapping_is_reported_not_a_crash() {
         assert_eq!(e.map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
     }
 }
+
+/// Rows of `key` in tests/vectors/fnv1a32.json: one `[...]` of plain strings (no escapes) per line.
+fn fnv_vectors(key: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/fnv1a32.json")).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&format!("\"{key}\"")))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with('['))
+        .map(|l| l.split('"').skip(1).step_by(2).map(String::from).collect())
+        .collect();
+    assert!(!rows.is_empty(), "no {key} in the vectors");
+    rows
+}
+
+#[test]
+fn fnv1a32_vectors() {
+    for row in fnv_vectors("hashes") {
+        assert_eq!(format!("{:08x}", shmmetrics::index::fnv1a32(row[0].as_bytes())), row[1], "{row:?}");
+    }
+}
+
+/// Two long names with the same hash and the same first 72 bytes share a bucket chain: they are
+/// two metrics with their own entries and values, found as such by every path (a second
+/// attachment joins without the lock; the owner finds its own; both are listed), and releasing
+/// one leaves the other. A comparison of names that stopped early would merge them.
+#[test]
+fn names_with_the_same_hash_and_a_long_common_prefix_stay_apart() {
+    for row in fnv_vectors("collisions") {
+        let (a, b) = (row[0].as_str(), row[1].as_str());
+        assert!(a.len() > 64 && a.len() == b.len() && a.as_bytes()[..64] == b.as_bytes()[..64] && a != b);
+        let hash = shmmetrics::index::fnv1a32(a.as_bytes());
+        assert_eq!((format!("{hash:08x}"), shmmetrics::index::fnv1a32(b.as_bytes())), (row[2].clone(), hash));
+
+        let dir = TempDir::new("idxcollide");
+        let z = open(&dir, "z", &create(64 << 10));
+        let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
+        let ca = z.counter(a).unwrap();
+        ca.inc(1);
+        let cb = z.counter(b).unwrap();
+        cb.inc(2);
+        assert_ne!(ca.0.index(), cb.0.index(), "{b} was handed {a}'s entry");
+        // Lock-free joins from another attachment, in both orders of the chain.
+        let (ob, oa) = (other.counter(b).unwrap(), other.counter(a).unwrap());
+        assert_eq!((oa.0.index(), ob.0.index()), (ca.0.index(), cb.0.index()));
+        assert_eq!((oa.count(), ob.count()), (1, 2));
+        // A name this process holds, asked again.
+        assert_eq!(z.counter(b).unwrap().0.index(), cb.0.index());
+        // The kind check compares the right entry too.
+        assert_eq!(z.gauge(a).err().map(|e| e.status), Some(Status::SHM_ERR_KIND_MISMATCH));
+        let mut listed: Vec<(String, i64)> = z.metrics().map(|m| (m.name, m.bits as i64)).collect();
+        listed.sort();
+        assert_eq!(listed, vec![(a.to_string(), 1), (b.to_string(), 2)]);
+        // Releasing every handle on `a` frees it alone.
+        for h in [ca, oa] {
+            h.release().unwrap();
+        }
+        let listed: Vec<(String, i64)> = z.metrics().map(|m| (m.name, m.bits as i64)).collect();
+        assert_eq!(listed, vec![(b.to_string(), 2)]);
+        // `a` again: a new registration, not `b`'s entry.
+        let again = other.counter(a).unwrap();
+        assert_ne!(again.0.index(), cb.0.index());
+        assert_eq!(again.count(), 0);
+        assert!(z.verify().unwrap().is_empty());
+    }
+}
