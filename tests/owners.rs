@@ -12,6 +12,14 @@ use common::*;
 use shmmetrics::layout_table::{meta_record, owner_word};
 use shmmetrics::{OpenOptions, Status, Zone};
 
+/// One test at a time: a fork hands every attachment of the process to the child (the other
+/// tests' too), and a child that inherited a metric holds it until it exits.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The writer slots whose bit is set on entry `index`, read from the zone file.
 fn owner_slots(zone: &Zone, index: u32) -> Vec<u32> {
     let image = std::fs::read(zone.path()).unwrap();
@@ -62,6 +70,7 @@ fn release_keeps_a_metric_another_word_holds(a: &Zone, b: &Zone, name: &str) {
 /// owner words, and either releasing leaves the metric to the other.
 #[test]
 fn a_release_keeps_a_metric_held_in_another_owner_word() {
+    let _serial = serial();
     let dir = TempDir::new("owners65");
     let zones = attachments(&dir, 64 << 10, 256, 65);
     let (first, last) = (&zones[0], &zones[64]);
@@ -75,6 +84,7 @@ fn a_release_keeps_a_metric_held_in_another_owner_word() {
 /// wherever they start, and the first and last of them lie in different owner words.
 #[test]
 fn a_release_keeps_a_metric_held_in_another_owner_word_of_4096_slots() {
+    let _serial = serial();
     let dir = TempDir::new("owners4096");
     let zones = attachments(&dir, 1 << 20, 4096, 321);
     let (first, last) = (&zones[0], &zones[320]);
@@ -96,6 +106,7 @@ fn a_release_keeps_a_metric_held_in_another_owner_word_of_4096_slots() {
 /// and a full zone reclaims it, although the slot that held it is alive again.
 #[test]
 fn a_dead_writers_owner_bits_do_not_pass_to_the_next_claimer_of_its_slot() {
+    let _serial = serial();
     let dir = TempDir::new("stale");
     let mut zones = attachments(&dir, 24576, 64, 1);
     let zone = zones[0].clone();

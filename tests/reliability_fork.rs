@@ -13,6 +13,14 @@ use std::time::Duration;
 
 use shmmetrics::{OpenOptions, Zone};
 
+/// One test at a time: a fork hands every attachment of the process to the child, the other
+/// tests' too, which would change what they count.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pipe() -> (i32, i32) {
     let mut fds = [0; 2];
     // SAFETY: fds is valid for two ints.
@@ -42,6 +50,7 @@ fn read_byte(fd: i32) -> bool {
 /// metric, or the child's increments land in somebody else's value.
 #[test]
 fn forked_child_inherited_handle_keeps_its_metric() {
+    let _serial = serial();
     let dir = TempDir::new("fork");
     let path = dir.path("zone");
     // Capacity 10: nine fillers and fork_x fill it, so the next registration reuses fork_x's entry.
@@ -83,6 +92,7 @@ fn forked_child_inherited_handle_keeps_its_metric() {
 /// parent releases, in that order on purpose.
 #[test]
 fn forked_child_that_registers_first_keeps_its_inherited_handle() {
+    let _serial = serial();
     let dir = TempDir::new("fork2");
     let path = dir.path("zone");
     let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
@@ -127,6 +137,7 @@ fn forked_child_that_registers_first_keeps_its_inherited_handle() {
 /// exits, not a metric of its parent's.
 #[test]
 fn forked_child_releasing_an_inherited_handle_leaves_the_parents_hold() {
+    let _serial = serial();
     let dir = TempDir::new("fork3");
     let path = dir.path("zone");
     let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
