@@ -7,6 +7,10 @@
 # docs/RELIABILITY.md ("Mutation testing") has the counts and why each remaining miss changes
 # nothing observable.
 #
+# cargo-mutants exits 2 when it missed mutants and 3 when some made the tests hang (a timeout:
+# the tests did not pass, so those count as caught here); the rule then fails only if a missed
+# mutant is not in docs/RELIABILITY.md's list of equivalent mutants (tests/mutants/undocumented.sh).
+#
 # Not part of `make test` or CI: ~15 s per mutant, ~900 mutants, so hours on 2 cores. Scope a
 # run with MUTANTS_FILES (`make mutants MUTANTS_FILES=src/index.rs`), rerun only what was not
 # caught last time with MUTANTS_ARGS=--iterate, list without running with MUTANTS_ARGS=--list.
@@ -32,5 +36,8 @@ mutants:
 	  $(CARGO) install --locked cargo-mutants@$(MUTANTS_VERSION) || exit 1; fi
 	@mkdir -p $(MUTANTS_OUT)
 	$(MUTANTS_ENV) $(CARGO) test --locked --no-run
-	$(MUTANTS_ENV) $(CARGO) mutants --no-shuffle --jobs $(MUTANTS_JOBS) --timeout $(MUTANTS_TIMEOUT) \
-	  --output $(MUTANTS_OUT) $(addprefix --file ,$(MUTANTS_FILES)) $(MUTANTS_ARGS)
+	@status=0; $(MUTANTS_ENV) $(CARGO) mutants --no-shuffle --jobs $(MUTANTS_JOBS) --timeout $(MUTANTS_TIMEOUT) \
+	  --output $(MUTANTS_OUT) $(addprefix --file ,$(MUTANTS_FILES)) $(MUTANTS_ARGS) || status=$$?; \
+	case $$status in 0|2|3) ;; *) exit $$status;; esac; \
+	case " $(MUTANTS_ARGS) " in *" --list "*) exit 0;; esac; \
+	sh tests/mutants/undocumented.sh $(MUTANTS_OUT)/mutants.out docs/RELIABILITY.md

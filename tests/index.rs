@@ -36,8 +36,27 @@ fn names_are_exact_and_checked() {
     assert_eq!(status(z.register(b"", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
     assert_eq!(status(z.register(b"a\0b", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
     assert_eq!(status(z.register(b"\xff\xfe", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
-    assert_eq!(z.stats().unwrap().failed_registrations, 4);
-    assert_eq!(z.stats().unwrap().used, 2);
+    // Bytes just past ASCII (a lone continuation byte, alone and repeated) are not UTF-8 either.
+    assert_eq!(status(z.register(b"\x80", Kind::Counter)), Some(Status::SHM_ERR_INVALID_NAME));
+    assert_eq!(status(z.register(b"\x80\x80", Kind::Gauge)), Some(Status::SHM_ERR_INVALID_NAME));
+    // DEL and the other ASCII controls but NUL are accepted bytes; so is valid UTF-8.
+    z.counter("del\x7f").unwrap();
+    z.counter("caf\u{e9}").unwrap();
+    assert_eq!(z.stats().unwrap().failed_registrations, 6);
+    assert_eq!(z.stats().unwrap().used, 4);
+}
+
+/// The kinds' names, as every language spells them, and the kind mismatch that names both.
+#[test]
+fn kind_names() {
+    let names: Vec<(u32, &str)> = (0..5).filter_map(|k| Kind::from_u32(k).map(|kind| (kind as u32, kind.as_str()))).collect();
+    assert_eq!(names, [(1, "counter"), (2, "gauge"), (3, "gauge_f64")]);
+    let dir = TempDir::new("idxkinds");
+    let z = open(&dir, "z", &create(64 << 10));
+    z.gauge_f64("temperature").unwrap();
+    let e = z.counter("temperature").err().unwrap();
+    assert_eq!(e.status, Status::SHM_ERR_KIND_MISMATCH);
+    assert!(e.message.contains("registered as a gauge_f64, not a counter"), "{}", e.message);
 }
 
 #[test]
