@@ -234,3 +234,42 @@ fn names_with_the_same_hash_and_a_long_common_prefix_stay_apart() {
         assert!(z.verify().unwrap().is_empty());
     }
 }
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// Registration and creation times are the clock's at that moment; a reused entry gets its own.
+/// A zone nobody crashed in reports no repair, takeover or timeout, and no lock holder at rest.
+#[test]
+fn times_and_health_counters_report_what_happened() {
+    let dir = TempDir::new("idxstats");
+    let before = now_ns();
+    let z = open(&dir, "z", &create(64 << 10));
+    let info = z.info().unwrap();
+    assert!((before..=now_ns()).contains(&info.created_unix_ns), "{info:?}");
+    assert_eq!((info.creator_pid, info.version_major, info.version_minor, info.read_only), (std::process::id(), 1, 1, false));
+    assert_eq!((info.capacity, info.max_writers, info.mode), (z.capacity(), 256, 0o600));
+    let t0 = now_ns();
+    let a = z.counter("a").unwrap();
+    let t1 = now_ns();
+    let created = z.metrics().find(|m| m.name == "a").unwrap().created_unix_ns;
+    assert!((t0..=t1).contains(&created), "{t0} <= {created} <= {t1}");
+    let index = a.0.index();
+    a.release().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let t2 = now_ns();
+    let b = z.gauge("b").unwrap();
+    assert_eq!(b.0.index(), index, "the freed entry is reused");
+    assert!(z.entry(index).unwrap().created_unix_ns >= t2, "a reused entry has its own registration time");
+    for i in 0..100 {
+        z.counter(&format!("c{i}")).unwrap().release().unwrap();
+    }
+    let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
+    other.counter("b_other").unwrap();
+    let s = z.stats().unwrap();
+    assert_eq!((s.repairs, s.lock_takeovers, s.lock_timeouts, s.lock_holder), (0, 0, 0, None), "{s:?}");
+    assert_eq!((s.used, s.orphaned, s.attached, s.failed_registrations), (2, 0, 2, 0), "{s:?}");
+    assert_eq!(s.free + s.used, s.capacity, "{s:?}");
+    assert!(z.verify().unwrap().is_empty());
+}
