@@ -273,3 +273,52 @@ fn times_and_health_counters_report_what_happened() {
     assert_eq!(s.free + s.used, s.capacity, "{s:?}");
     assert!(z.verify().unwrap().is_empty());
 }
+
+/// The lock-free walk of a bucket chain stops after 64 links (then asks again under the
+/// registration lock). A name 65 links down its chain is found there, by the exact walk under
+/// the lock, never registered a second time.
+#[test]
+fn a_name_deeper_than_the_lock_free_walk_is_found_under_the_lock() {
+    let dir = TempDir::new("idxdeep");
+    let z = open(&dir, "z", &create(64 << 10));
+    let buckets = z.capacity(); // a new zone has one bucket per entry
+    let names: Vec<String> = (0..).map(|k| format!("deep_{k}")).filter(|n| shmmetrics::index::fnv1a32(n.as_bytes()) % buckets == 7).take(66).collect();
+    // Each registration goes to the head of the chain: the first ends up 65 links down.
+    let handles: Vec<_> = names.iter().map(|n| z.counter(n).unwrap()).collect();
+    handles[0].inc(5);
+    let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
+    let again = other.counter(&names[0]).unwrap();
+    assert_eq!((again.0.index(), again.count()), (handles[0].0.index(), 5), "registered twice");
+    assert_eq!(z.stats().unwrap().used, 66);
+    assert!(z.verify().unwrap().is_empty());
+}
+
+/// A free list damaged to point at a live entry, or at a record past the high-water mark: the
+/// next registration rebuilds the list from the entries' states instead of following it, so it
+/// neither overwrites the live metric nor registers one that scans would never reach.
+#[test]
+fn a_damaged_free_list_is_rebuilt_not_followed() {
+    use std::os::unix::fs::FileExt;
+    let dir = TempDir::new("idxfree");
+    let z = open(&dir, "z", &create(64 << 10));
+    let a = z.counter("a").unwrap();
+    a.inc(7);
+    let _b = z.counter("b").unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap();
+    let set_free_head = |index_plus_1: u32| {
+        let field = shmmetrics::layout_table::header::free_head;
+        assert_eq!(field.size, 4);
+        file.write_at(&index_plus_1.to_ne_bytes(), field.offset as u64).unwrap();
+    };
+    set_free_head(a.0.index() + 1);
+    let c = z.counter("c").unwrap();
+    assert_ne!(c.0.index(), a.0.index(), "took a live entry off a damaged free list");
+    assert_eq!((z.entry(a.0.index()).unwrap().name.as_str(), a.count()), ("a", 7));
+    let high_water = z.stats().unwrap().high_water;
+    set_free_head(high_water + 3 + 1);
+    let d = z.counter("d").unwrap();
+    assert!(d.0.index() < z.stats().unwrap().high_water, "took a record past the high-water mark");
+    let listed: Vec<String> = z.metrics().map(|m| m.name).collect();
+    assert_eq!(listed, ["a", "b", "c", "d"]);
+    assert!(z.verify().unwrap().is_empty());
+}
