@@ -322,3 +322,22 @@ fn a_damaged_free_list_is_rebuilt_not_followed() {
     assert_eq!(listed, ["a", "b", "c", "d"]);
     assert!(z.verify().unwrap().is_empty());
 }
+
+/// Entry records are reserved (fallocated) in chunks of 1024 as registrations reach them, from
+/// the first registration on: a full tmpfs then fails a registration instead of faulting later,
+/// and `repair`, which trusts only reserved records, keeps the first metric.
+#[test]
+fn the_first_registration_reserves_its_records() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("idxreserve");
+    let z = open(&dir, "z", &create(1 << 20));
+    let allocated = || std::fs::metadata(dir.zone_path("z")).unwrap().blocks() * 512;
+    let before = allocated();
+    let a = z.counter("a").unwrap();
+    a.inc(1);
+    let grown = allocated() - before;
+    assert!(grown >= 1024 * (384 + 128), "the first registration reserved {grown} bytes, not 1024 records");
+    assert_eq!(z.repair().unwrap(), 0);
+    assert_eq!(z.metrics().map(|m| (m.name, m.bits)).collect::<Vec<_>>(), [("a".to_string(), 1)]);
+    assert_eq!(z.stats().unwrap().high_water, 1);
+}
