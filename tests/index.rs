@@ -341,3 +341,33 @@ fn the_first_registration_reserves_its_records() {
     assert_eq!(z.metrics().map(|m| (m.name, m.bits)).collect::<Vec<_>>(), [("a".to_string(), 1)]);
     assert_eq!(z.stats().unwrap().high_water, 1);
 }
+
+/// Every handle operation, as another attachment (and a listing) sees it.
+#[test]
+fn counter_and_gauge_operations() {
+    let dir = TempDir::new("idxops");
+    let z = open(&dir, "z", &create(64 << 10));
+    let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
+    let c = z.counter("c").unwrap();
+    c.inc(10);
+    c.dec(3);
+    c.dec(-1);
+    assert_eq!((c.count(), other.counter("c").unwrap().count()), (8, 8));
+    c.clear();
+    assert_eq!(other.counter("c").unwrap().count(), 0);
+    c.dec(2);
+    assert_eq!(c.count(), -2, "a counter may go down (go-metrics Dec)");
+    let g = z.gauge("g").unwrap();
+    g.update(-40);
+    g.add(50);
+    g.add(-3);
+    assert_eq!((g.value(), other.gauge("g").unwrap().value()), (7, 7));
+    g.update(i64::MIN);
+    assert_eq!(other.gauge("g").unwrap().value(), i64::MIN);
+    let f = z.gauge_f64("f").unwrap();
+    f.update(-0.5);
+    f.add(0.25);
+    assert_eq!((f.value(), other.gauge_f64("f").unwrap().value()), (-0.25, -0.25));
+    let listed: Vec<(String, String)> = z.metrics().map(|m| (m.name.clone(), m.value().to_string())).collect();
+    assert_eq!(listed, [("c".into(), "-2".into()), ("g".into(), i64::MIN.to_string()), ("f".into(), "-0.25".into())]);
+}
