@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use shmmetrics::{Kind, NAME_MAX, Status, Zone};
+use shmmetrics::{Kind, NAME_MAX, OpenOptions, Status, Zone};
 
 #[test]
 fn same_name_same_slot_and_kind_mismatch() {
@@ -72,6 +72,104 @@ fn creation_sizes_are_checked() {
     let z = Zone::open_path(&path, &create(100_001)).unwrap();
     assert_eq!(z.stats().unwrap().file_size % 4096, 0);
     assert!(z.stats().unwrap().file_size >= 100_001);
+}
+
+/// Writer slot counts are whole owner words from 64 to 16384; anything else is refused before a
+/// file is made, with the rule in the message.
+#[test]
+fn writer_slot_counts_are_checked() {
+    let dir = TempDir::new("idxslots");
+    let path = dir.zone_path("z");
+    for n in [1, 63, 65, 100, 16384 + 64, u32::MAX] {
+        let e = Zone::open_path(&path, &OpenOptions { max_writers: n, ..create(1 << 20) }).err().unwrap();
+        assert_eq!(e.status, Status::SHM_ERR_INVALID_ARGUMENT, "max_writers {n}");
+        assert!(e.message.contains("64 to 16384"), "{}", e.message);
+        assert!(!path.exists());
+    }
+    for n in [64, 128, 16384] {
+        let z = Zone::open_path(&path, &OpenOptions { max_writers: n, fresh: true, ..create(4 << 20) }).unwrap();
+        assert_eq!(z.stats().unwrap().max_writers, n);
+    }
+}
+
+/// Contradictory or unsafe open options are refused before anything is touched.
+#[test]
+fn open_options_are_checked() {
+    let dir = TempDir::new("idxopts");
+    let path = dir.zone_path("z");
+    let ro = OpenOptions { read_only: true, ..Default::default() };
+    let refused = [
+        OpenOptions { create: true, ..ro.clone() },
+        OpenOptions { exclusive: true, ..ro.clone() },
+        OpenOptions { fresh: true, ..ro.clone() },
+        OpenOptions { remove_on_close: true, ..ro.clone() },
+        OpenOptions { exclusive: true, fresh: true, ..create(1 << 20) },
+        OpenOptions { exclusive: true, ..Default::default() },
+        OpenOptions { mode: 0o400, ..create(1 << 20) },
+        OpenOptions { mode: 0o200, ..create(1 << 20) },
+        OpenOptions { mode: 0o1600, ..create(1 << 20) },
+        OpenOptions { mode: 0o4600, ..create(1 << 20) },
+    ];
+    for opts in refused {
+        let e = Zone::open_path(&path, &opts).err().unwrap_or_else(|| panic!("{opts:?} was accepted"));
+        assert_eq!(e.status, Status::SHM_ERR_INVALID_ARGUMENT, "{opts:?}");
+        assert!(!path.exists());
+    }
+    let z = Zone::open_path(&path, &OpenOptions { mode: 0o640, ..create(1 << 20) }).unwrap();
+    assert_eq!(z.info().unwrap().mode, 0o640);
+}
+
+/// Zones opened by name live in `$SHMMETRICS_DIR` (else /dev/shm); checked in a child process,
+/// since the environment is the whole process's.
+#[test]
+fn the_zone_directory_comes_from_the_environment() {
+    if let Ok(dir) = std::env::var("SHMM_ZONE_DIR_CHILD") {
+        assert_eq!(std::env::var("SHMMETRICS_DIR").ok().as_deref(), Some(dir.as_str()));
+        let z = Zone::open("envzone", &create(1 << 20)).unwrap();
+        assert_eq!(z.path(), std::path::Path::new(&dir).join("shmmetrics-envzone"));
+        assert!(z.path().exists());
+        return;
+    }
+    let dir = TempDir::new("idxenv");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["the_zone_directory_comes_from_the_environment", "--exact", "--quiet"])
+        .env("SHMMETRICS_DIR", &dir.0)
+        .env("SHMM_ZONE_DIR_CHILD", &dir.0)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.zone_path("shmmetrics-envzone").exists());
+    if std::env::var_os("SHMMETRICS_DIR").is_none_or(|d| d.is_empty()) {
+        assert_eq!(shmmetrics::open::zone_path("x").unwrap(), std::path::Path::new("/dev/shm/shmmetrics-x"));
+    }
+}
+
+/// The C ABI's value-slot address (`shm_counter_slot`) is the metric's value.
+#[test]
+fn the_c_slot_address_is_the_value() {
+    use shmmetrics::ffi::*;
+    let dir = TempDir::new("idxslot");
+    let z = open(&dir, "z", &create(64 << 10));
+    let c = z.counter("c").unwrap();
+    let path = std::ffi::CString::new(dir.zone_path("z").to_str().unwrap()).unwrap();
+    let mut zone = std::ptr::null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    assert_eq!(unsafe { shm_zone_open_path(path.as_ptr(), 0, 0, 0, &mut zone) }, shm_status::SHM_OK);
+    let mut counter = std::ptr::null_mut();
+    // SAFETY: the zone handle is open; the name is valid for its length; `counter` is writable.
+    assert_eq!(unsafe { shm_counter_open(zone.as_ref(), c"c".as_ptr(), 1, &mut counter) }, shm_status::SHM_OK);
+    // SAFETY: the handle is open.
+    let slot = shm_counter_slot(unsafe { counter.as_ref() });
+    assert!(!slot.is_null());
+    // SAFETY: the slot is an aligned i64 that stays mapped while the handle is open; atomics only.
+    unsafe { std::sync::atomic::AtomicI64::from_ptr(slot).fetch_add(9, std::sync::atomic::Ordering::Relaxed) };
+    assert_eq!(c.count(), 9);
+    // SAFETY: the handle is open; releasing it ends it.
+    assert_eq!(shm_counter_release(unsafe { counter.as_ref() }), shm_status::SHM_OK);
+    // SAFETY: the zone handle is open; closing it ends it.
+    assert_eq!(shm_zone_close(unsafe { zone.as_ref() }), shm_status::SHM_OK);
+    assert_eq!(c.count(), 9);
 }
 
 #[test]
