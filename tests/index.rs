@@ -468,4 +468,31 @@ fn counter_and_gauge_operations() {
     assert_eq!((f.value(), other.gauge_f64("f").unwrap().value()), (-0.25, -0.25));
     let listed: Vec<(String, String)> = z.metrics().map(|m| (m.name.clone(), m.value().to_string())).collect();
     assert_eq!(listed, [("c".into(), "-2".into()), ("g".into(), i64::MIN.to_string()), ("f".into(), "-0.25".into())]);
+    // Releasing each kind's last handle frees it (the other attachment's holds go as it detaches).
+    drop(other);
+    f.release().unwrap();
+    assert_eq!(z.metrics().map(|m| m.name).collect::<Vec<_>>(), ["c", "g"]);
+    g.release().unwrap();
+    c.release().unwrap();
+    assert_eq!(z.stats().unwrap().used, 0);
+}
+
+/// A writer attaches only to a file its user owns and nobody else may write (beyond the mode it
+/// asked for), unless it says it trusts a shared zone; a monitor (read-only) may read any.
+#[test]
+fn writers_refuse_zones_that_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("idxtrust");
+    let path = dir.zone_path("z");
+    drop(Zone::open_path(&path, &create(64 << 10)).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o622)).unwrap();
+    let e = Zone::open_path(&path, &attach()).err().expect("a zone others may write was trusted");
+    assert_eq!(e.status, Status::SHM_ERR_UNTRUSTED);
+    assert!(e.message.contains("any user may write"), "{}", e.message);
+    assert!(Zone::open_path(&path, &OpenOptions { trust_shared: true, ..attach() }).is_ok());
+    assert!(Zone::open_path(&path, &OpenOptions { mode: 0o622, ..attach() }).is_ok(), "the mode it asked for");
+    assert!(Zone::open_path(&path, &OpenOptions { read_only: true, ..Default::default() }).is_ok());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let e = Zone::open_path(&path, &attach()).err().expect("a zone its group may write was trusted");
+    assert!(e.message.contains("its group may write"), "{}", e.message);
 }
