@@ -257,6 +257,8 @@ fn symlink_at_the_zone_path_is_refused_and_its_target_untouched() {
         assert_eq!(open_err(&dangling, &opts), Status::SHM_ERR_NOT_A_FILE);
     }
     assert!(!victim.exists(), "create followed a dangling symlink");
+    let e = Zone::open_path(&dangling, &create(1 << 20)).err().unwrap();
+    assert!(e.message.contains("is a symlink (refused)"), "the message says why: {}", e.message);
     // A symlinked *directory* component is the caller's choice (e.g. SHMMETRICS_DIR itself):
     // only the last component is refused.
     let sub = dir.path("realdir");

@@ -466,6 +466,8 @@ fn counter_and_gauge_operations() {
     f.update(-0.5);
     f.add(0.25);
     assert_eq!((f.value(), other.gauge_f64("f").unwrap().value()), (-0.25, -0.25));
+    let as_f64: Vec<f64> = z.metrics().map(|m| m.value().as_f64()).collect();
+    assert_eq!(as_f64, [-2.0, i64::MIN as f64, -0.25]);
     let listed: Vec<(String, String)> = z.metrics().map(|m| (m.name.clone(), m.value().to_string())).collect();
     assert_eq!(listed, [("c".into(), "-2".into()), ("g".into(), i64::MIN.to_string()), ("f".into(), "-0.25".into())]);
     // Releasing each kind's last handle frees it (the other attachment's holds go as it detaches).
@@ -495,4 +497,37 @@ fn writers_refuse_zones_that_others_may_write() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
     let e = Zone::open_path(&path, &attach()).err().expect("a zone its group may write was trusted");
     assert!(e.message.contains("its group may write"), "{}", e.message);
+    // Another user's zone (needs root to make one): a fresh start never replaces it, unless the
+    // caller trusts shared zones.
+    use std::os::unix::fs::MetadataExt;
+    if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_ok() {
+        let fresh = OpenOptions { fresh: true, ..create(64 << 10) };
+        let e = Zone::open_path(&path, &fresh).err().expect("replaced another user's zone");
+        assert_eq!(e.status, Status::SHM_ERR_UNTRUSTED);
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534, "the other user's file is still there");
+        Zone::open_path(&path, &OpenOptions { trust_shared: true, ..fresh }).unwrap();
+        assert_ne!(std::fs::metadata(&path).unwrap().uid(), 65534, "replaced when trusted");
+    }
+}
+
+/// A zone bigger than its filesystem's free space is refused at once (`SHM_ERR_NO_SPACE`),
+/// rather than created sparse and faulting when a registration reaches the missing pages.
+#[test]
+fn a_zone_bigger_than_the_free_space_is_refused() {
+    let dir = TempDir::new("idxnospace");
+    let c_dir = std::ffi::CString::new(dir.0.to_str().unwrap()).unwrap();
+    // SAFETY: statvfs is plain data; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::statvfs(c_dir.as_ptr(), &mut st) }, 0);
+    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    let size = free + (64 << 20);
+    if size > 1 << 40 {
+        return; // more than the largest zone is free: nothing to refuse
+    }
+    let path = dir.zone_path("z");
+    let e = Zone::open_path(&path, &create(size)).err().expect("a zone bigger than the free space was created");
+    assert_eq!(e.status, Status::SHM_ERR_NO_SPACE);
+    assert!(e.message.contains("does not fit"), "{}", e.message);
+    assert!(!path.exists());
 }
