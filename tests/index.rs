@@ -531,3 +531,23 @@ fn a_zone_bigger_than_the_free_space_is_refused() {
     assert!(e.message.contains("does not fit"), "{}", e.message);
     assert!(!path.exists());
 }
+
+/// A zone opened with `remove_on_close` removes its file when its last writer detaches, but
+/// not a newer zone that replaced it under the same name (a fresh start by someone else).
+#[test]
+fn remove_on_close_never_removes_a_zone_that_replaced_it() {
+    let dir = TempDir::new("idxremove");
+    let path = dir.zone_path("z");
+    let first = Zone::open_path(&path, &OpenOptions { remove_on_close: true, ..create(64 << 10) }).unwrap();
+    first.counter("old").unwrap();
+    let newer = Zone::open_path(&path, &OpenOptions { fresh: true, ..create(64 << 10) }).unwrap();
+    newer.counter("new").unwrap();
+    drop(first);
+    assert!(path.exists(), "the newer zone's file was removed");
+    let again = Zone::open_path(&path, &attach()).unwrap();
+    assert_eq!(again.metrics().map(|m| m.name).collect::<Vec<_>>(), ["new"]);
+    drop((again, newer));
+    let alone = Zone::open_path(&path, &OpenOptions { remove_on_close: true, ..attach() }).unwrap();
+    drop(alone);
+    assert!(!path.exists(), "the last writer with remove_on_close removes the file");
+}
