@@ -242,6 +242,15 @@ fn verify_names_each_kind_of_damage() {
         ("state-unknown", Box::new(move |d| meta::state.at(rec1).put(d, 77)), "entry 1: unknown state 77".into(), "entry 1: unknown state 77".into()),
         ("kind-unknown", Box::new(move |d| meta::kind.at(rec1).put(d, 9)), "entry 1: live but unreadable".into(), String::new()),
         (
+            "name-len-past-the-name",
+            Box::new(move |d| {
+                d[meta::name.at(rec1).range()].fill(b'x');
+                meta::name_len.at(rec1).put(d, 300);
+            }),
+            "entry 1: bad name".into(),
+            String::new(),
+        ),
+        (
             "high-water-past-capacity",
             Box::new(|d| {
                 let c = header::capacity.get(d);
