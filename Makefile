@@ -1,6 +1,7 @@
-# shmmetrics: `make` builds the library and header, `make demo` runs the main job,
-# `make test` runs every suite. Language-specific rules live in mk/*.mk and add themselves to
-# TEST_TARGETS / DEMO_TARGETS / BENCH_TARGETS.
+# shmmetrics: `make` builds the library, the header and the `shmmetrics` command; `make demo`
+# runs the main job; `make test` runs every suite. Language-specific rules live in mk/*.mk and
+# add themselves to TEST_TARGETS / DEMO_TARGETS (DEMO_BUILD: what the demo builds first) /
+# BENCH_TARGETS.
 
 CARGO      ?= cargo
 CC         ?= cc
@@ -8,6 +9,8 @@ CXX        ?= c++
 OBJCOPY    ?= objcopy
 PREFIX     ?= /usr/local
 DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 
@@ -19,7 +22,9 @@ BUILD      := $(TOP)/build
 LIBSO      := $(RELEASE)/libshmmetrics.so
 LIBA       := $(RELEASE)/libshmmetrics.a
 HEADER     := include/shmmetrics.h
-# Newer than everything built from the library or the header whenever cargo changed either.
+SHMMETRICS := $(RELEASE)/shmmetrics
+# Newer than everything built from the library, the header or the command whenever cargo
+# changed one of them.
 LIB_STAMP  := $(RELEASE)/.shmmetrics-stamp
 
 CWARN      := -Wall -Wextra -Wpedantic -Werror
@@ -28,28 +33,31 @@ LINK_SO    := -L$(RELEASE) -Wl,-rpath,$(RELEASE) -lshmmetrics
 
 TEST_TARGETS  := rust-test c-test header-test check-header lint install-test
 DEMO_TARGETS  := c-demo
+DEMO_BUILD    :=
 BENCH_TARGETS :=
 
-.PHONY: all lib header check-header test demo bench install uninstall clean \
+.PHONY: all lib header cli check-header test demo bench install uninstall clean \
         rust-test c-test c-test-asan c-test-valgrind header-test lint c-demo examples install-test
 
-all: lib
+all: lib cli
 
-# The library and the header: one cargo invocation per make run, however many rules (and
-# parallel jobs) need them. Rules that use them depend on $(LIB_STAMP) (or on lib, or on the
-# files, which lead to the same recipe). Cargo decides what is stale; build.rs regenerates the
-# header from src/ffi/ and links libshmmetrics.so.MAJOR beside the library. A make started by
-# this one (demo, install-test) gets SHMM_LIB_BUILT=1 and leaves cargo alone.
-lib header: $(LIB_STAMP)
+# The library, the header and the shmmetrics command (cli/): one cargo invocation for the whole
+# workspace per make run, however many rules (and parallel jobs) need them. Rules that use them
+# depend on $(LIB_STAMP) (or on lib or cli, or on the files, which lead to the same recipe).
+# Cargo decides what is stale; build.rs regenerates the header from src/ffi/ and links
+# libshmmetrics.so.MAJOR beside the library. A make started by this one (demo, install-test)
+# gets SHMM_LIB_BUILT=1 and leaves cargo alone.
+lib header cli: $(LIB_STAMP)
 
-$(LIBSO) $(LIBA) $(HEADER): $(LIB_STAMP) ;
+$(LIBSO) $(LIBA) $(HEADER) $(SHMMETRICS): $(LIB_STAMP) ;
 
 ifdef SHMM_LIB_BUILT
 $(LIB_STAMP): ;
 else
 $(LIB_STAMP): FORCE
-	$(CARGO) build --release --locked
-	@if [ ! -e $@ ] || [ $(LIBSO) -nt $@ ] || [ $(LIBA) -nt $@ ] || [ $(HEADER) -nt $@ ]; then touch $@; fi
+	$(CARGO) build --release --locked --workspace
+	@if [ ! -e $@ ] || [ $(LIBSO) -nt $@ ] || [ $(LIBA) -nt $@ ] || [ $(HEADER) -nt $@ ] || \
+	    [ $(SHMMETRICS) -nt $@ ]; then touch $@; fi
 endif
 
 FORCE:
@@ -64,13 +72,20 @@ check-header: lib
 	  echo "header: committed header matches cbindgen's output"; \
 	else echo "header: not a git checkout, staleness check skipped"; fi
 
+# Every cargo run selects the whole workspace. A run without the cli crate resolves the build
+# script's dependencies (syn, shared with clap's derive macros) with other features, so it builds
+# the library under another hash into the same unsuffixed files (libshmmetrics.so, .a, .rlib):
+# runs alternating between the two would rebuild it each time.
+CARGO_TEST := $(CARGO) test --locked --release --workspace
+
+# The Rust tests of the library and of the shmmetrics command.
 rust-test:
-	$(CARGO) test --locked --release
+	$(CARGO_TEST)
 
 # The fuzz crate's fmt and clippy are added in mk/hostile.mk.
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --release --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --release --workspace --all-targets -- -D warnings
 
 # ---- C -------------------------------------------------------------------------------------
 C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
@@ -110,9 +125,15 @@ examples: $(BUILD)/examples/c_example
 
 DEMO_ZONE ?= $(BUILD)/demo.zone
 
-c-demo: $(BUILD)/examples/c_example
-	@echo "== C: two processes write $(DEMO_ZONE)"
-	$(BUILD)/examples/c_example $(DEMO_ZONE)
+# After each writer, DEMO_STEP shows the shared counter with `shmmetrics dump` and what the
+# writer added to it. Each language's demo (in DEMO_TARGETS) adds to example_requests_total in
+# $(DEMO_ZONE) and ends with `@$(DEMO_STEP) LANGUAGE`.
+DEMO_STEP = examples/demo/step.sh $(SHMMETRICS) $(DEMO_ZONE)
+
+c-demo: $(BUILD)/examples/c_example cli
+	@echo "== C: two processes each add 1000 to example_requests_total in $(DEMO_ZONE)"
+	@$(BUILD)/examples/c_example $(DEMO_ZONE)
+	@$(DEMO_STEP) C
 
 # The README's C program, built and run with each of the README's commands as printed (from the
 # tree, installed into a prefix, installed into /usr/local with ldconfig), and what make install
@@ -127,9 +148,15 @@ install-test: $(LIB_STAMP)
 test: $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
-demo: lib
-	@rm -f $(DEMO_ZONE)
-	@$(MAKE) --no-print-directory $(DEMO_TARGETS) SHMM_LIB_BUILT=1
+# One build first (cargo, cc, and what mk/*.mk add to DEMO_BUILD: pip, go build); then the
+# writers in turn on one zone, the hot upgrade, and the zone removed with `shmmetrics rm`. The
+# inner make is silent about what is already built.
+demo: all examples $(DEMO_BUILD)
+	@rm -f $(DEMO_ZONE) $(DEMO_ZONE).last
+	@$(MAKE) -s --no-print-directory $(DEMO_TARGETS) upgrade-demo SHMM_LIB_BUILT=1
+	@echo "== clean up"
+	@$(SHMMETRICS) rm $(DEMO_ZONE)
+	@rm -f $(DEMO_ZONE).last
 
 bench: $(BENCH_TARGETS)
 
@@ -138,10 +165,20 @@ bench: $(BENCH_TARGETS)
 # debugging from the tree. Installed libraries are lean: the shared library's debug info moves to
 # $(LIBDIR)/.debug/, where gdb looks for the file its .gnu_debuglink names; the static library
 # loses its debug info (link the tree's target/release/libshmmetrics.a to debug a static build).
+# The shmmetrics command is installed without debug info, with bash, zsh and fish completions.
 SO_DEBUG := $(LIBDIR)/.debug/libshmmetrics.so.$(VERSION).debug
+BASH_COMPLETION := $(DATADIR)/bash-completion/completions/shmmetrics
+ZSH_COMPLETION  := $(DATADIR)/zsh/site-functions/_shmmetrics
+FISH_COMPLETION := $(DATADIR)/fish/vendor_completions.d/shmmetrics.fish
 
-install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+install: lib cli
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(BINDIR) $(addprefix $(DESTDIR),$(dir $(BASH_COMPLETION) $(ZSH_COMPLETION) $(FISH_COMPLETION)))
+	$(OBJCOPY) --strip-debug $(SHMMETRICS) $(DESTDIR)$(BINDIR)/shmmetrics
+	chmod 0755 $(DESTDIR)$(BINDIR)/shmmetrics
+	$(SHMMETRICS) completions bash > $(DESTDIR)$(BASH_COMPLETION)
+	$(SHMMETRICS) completions zsh > $(DESTDIR)$(ZSH_COMPLETION)
+	$(SHMMETRICS) completions fish > $(DESTDIR)$(FISH_COMPLETION)
 	$(OBJCOPY) --only-keep-debug $(LIBSO) $(DESTDIR)$(SO_DEBUG)
 	chmod 0644 $(DESTDIR)$(SO_DEBUG)
 	$(OBJCOPY) --strip-debug --add-gnu-debuglink=$(DESTDIR)$(SO_DEBUG) $(LIBSO) $(DESTDIR)$(LIBDIR)/libshmmetrics.so.$(VERSION)
@@ -156,7 +193,8 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmmetrics.so* $(DESTDIR)$(LIBDIR)/libshmmetrics.a $(DESTDIR)$(SO_DEBUG) \
-	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc
+	      $(DESTDIR)$(INCLUDEDIR)/shmmetrics.h $(DESTDIR)$(LIBDIR)/pkgconfig/shmmetrics.pc \
+	      $(DESTDIR)$(BINDIR)/shmmetrics $(addprefix $(DESTDIR),$(BASH_COMPLETION) $(ZSH_COMPLETION) $(FISH_COMPLETION))
 
 clean:
 	$(CARGO) clean

@@ -25,7 +25,7 @@ HOSTILE_TIMEOUT ?= 600
 .PHONY: hostile-test hostile-rust fuzz-corpus fuzz-lint fuzz fuzz-stable fuzz-libfuzzer
 
 hostile-rust:
-	timeout -k 10 $(HOSTILE_TIMEOUT) $(CARGO) test --locked --release $(addprefix --test ,$(HOSTILE_TESTS))
+	timeout -k 10 $(HOSTILE_TIMEOUT) $(CARGO_TEST) $(addprefix --test ,$(HOSTILE_TESTS))
 
 # Every committed corpus input and every generated seed, through both harnesses.
 fuzz-corpus:

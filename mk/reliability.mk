@@ -27,7 +27,7 @@ define rel_run
 	@mkdir -p $(BUILD)/reliability
 	SHMM_REL_PROFILE=$(1) SHMM_REL_REQUIRE_ALL=1 SHMM_REL_C_WORKER=$(REL_C_WORKER) \
 	SHMMETRICS_LIB=$(LIBSO) SHMM_REL_PYTHON=$(REL_PYTHON) SHMM_REL_REPORT=$(REL_REPORT) \
-	  timeout -k 30 $(2) $(CARGO) test --locked --release $(addprefix --test ,$(REL_TESTS)) \
+	  timeout -k 30 $(2) $(CARGO_TEST) $(addprefix --test ,$(REL_TESTS)) \
 	  -- --test-threads=1 --nocapture
 endef
 

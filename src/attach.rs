@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
 use crate::index::{Kind, check_name, clear_owner, fnv1a32, set_owner};
@@ -29,6 +29,10 @@ use crate::metric::Metric;
 use crate::read;
 use crate::slots::{self, Liveness};
 use crate::sys;
+
+/// The kernel-lock byte a process without a writer slot holds while it holds the registration
+/// lock (to clean dead slots); slot `s` uses byte `1 + s`.
+const SLOTLESS_LOCK_BYTE: u64 = 0;
 
 /// Most links a lock-free lookup follows before asking again under the lock.
 const LOOKUP_STEPS: u32 = 64;
@@ -52,26 +56,81 @@ pub(crate) fn refresh_pid() -> u32 {
     p
 }
 
-/// A word-at-a-time hash for the process-local name map (names are this process's own, so
-/// there is no one to flood it).
-#[derive(Default)]
-pub(crate) struct NameHasher(u64);
+/// A word-at-a-time 64-bit hash of a name, for the process-local index of held names (the names
+/// are this process's own, so there is nobody to flood it; a collision only costs a slower path).
+fn name_hash(name: &[u8]) -> u64 {
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(0x517C_C1B7_2722_0A95);
+    let mut words = name.chunks_exact(8);
+    let h = (&mut words).fold(name.len() as u64, |h, w| mix(h, u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
+    let h = mix(h, crate::layout::tail_word(words.remainder()));
+    h ^ (h >> 29)
+}
 
-impl Hasher for NameHasher {
+/// Hashes an integer key (an entry index, or a name hash) with one multiplication.
+#[derive(Default)]
+pub(crate) struct IntHasher(u64);
+
+impl Hasher for IntHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_ne_bytes(word)).wrapping_mul(0x517C_C1B7_2722_0A95);
+        for &b in bytes {
+            self.write_u64(b as u64);
         }
     }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+    #[inline]
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
-/// The entries this process holds, by name.
-type NameMap = HashMap<Box<[u8]>, Held, BuildHasherDefault<NameHasher>>;
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+/// The entries this process holds, found by the 64-bit hash of their name (`name_hash`) in one
+/// probe. A name whose hash another held name already took is kept aside in `collided`
+/// (practically always empty).
+#[derive(Default)]
+struct Holds {
+    by_hash: IntMap<u64, Held>,
+    collided: Vec<Held>,
+}
+
+impl Holds {
+    fn get_mut(&mut self, hash: u64, index: u32) -> Option<&mut Held> {
+        match self.by_hash.get_mut(&hash) {
+            Some(h) if h.index == index => Some(h),
+            _ => self.collided.iter_mut().find(|h| h.index == index),
+        }
+    }
+
+    fn insert(&mut self, hash: u64, held: Held) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(held);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collided.push(held),
+        }
+    }
+
+    fn remove(&mut self, hash: u64, index: u32) {
+        if self.by_hash.get(&hash).is_some_and(|h| h.index == index) {
+            self.by_hash.remove(&hash);
+        } else {
+            self.collided.retain(|h| h.index != index);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Held> {
+        self.by_hash.values().chain(&self.collided)
+    }
+}
 
 /// One entry this process holds.
 struct Held {
@@ -105,13 +164,18 @@ pub(crate) struct Local {
     pub(crate) me: Option<Holder>,
     /// A forked child whose inherited holds are still implied by its parent's bits.
     inherited: bool,
-    held: NameMap,
+    held: Holds,
     /// Forks so far; children are recorded with the count at their fork.
     forks: u64,
     children: Vec<(Holder, u64)>,
     /// The attachment the forking thread prepared for its child (see `fork.rs`).
     pub(crate) spare: Option<(File, Holder)>,
-    checked_at: Option<Instant>,
+    /// A description opened ahead of the next fork, so that `fork()` itself need not open one
+    /// (opening is most of what the fork handlers cost); replaced after each fork by the next
+    /// registration or release.
+    next_spare: Option<File>,
+    /// When registrations last checked the file's size (`sys::coarse_monotonic_ns`).
+    checked_at: Option<u64>,
 }
 
 pub(crate) fn lock_guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,7 +191,7 @@ pub(crate) fn reopen(file: &File) -> Result<File> {
 
 impl Local {
     pub(crate) fn new(me: Option<Holder>) -> Local {
-        Local { pid: current_pid(), me, inherited: false, held: NameMap::default(), forks: 0, children: Vec::new(), spare: None, checked_at: None }
+        Local { pid: current_pid(), me, inherited: false, held: Holds::default(), forks: 0, children: Vec::new(), spare: None, next_spare: None, checked_at: None }
     }
 
     /// In a forked child: `me` is the slot its parent prepared (None: none was).
@@ -137,10 +201,21 @@ impl Local {
         self.inherited = true;
         self.children.clear();
         self.checked_at = None;
+        self.next_spare = None; // our parent's: it must not outlive it here
     }
 
     fn record(&mut self, name: &[u8], index: u32, generation: u64, kind: Kind) {
-        self.held.insert(name.into(), Held { index, generation, kind, count: 1, taken_at: self.forks });
+        self.held.insert(name_hash(name), Held { index, generation, kind, count: 1, taken_at: self.forks });
+    }
+
+    /// One more hold on entry `index` if we hold it as registration `generation`.
+    fn hold_again(&mut self, index: u32, generation: u64, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
+        let h = self.held.get_mut(name_hash(name), index).filter(|h| h.generation == generation)?;
+        if h.kind != kind {
+            return Some(Err(mismatch(name, h.kind as u32, kind)));
+        }
+        h.count += 1;
+        Some(Ok((index, generation)))
     }
 }
 
@@ -187,11 +262,12 @@ impl Shared {
     /// Registrations check the header every time and the file's size (a system call) at most
     /// every FILE_CHECK_EVERY.
     fn check_file_now_and_then(&self, local: &mut Local) -> Result<()> {
-        if local.checked_at.is_some_and(|t| t.elapsed() < FILE_CHECK_EVERY) {
+        let now = sys::coarse_monotonic_ns();
+        if local.checked_at.is_some_and(|t| now.saturating_sub(t) < FILE_CHECK_EVERY.as_nanos() as u64) {
             return self.check_header();
         }
         self.check_file(&self.file)?;
-        local.checked_at = Some(Instant::now());
+        local.checked_at = Some(now);
         Ok(())
     }
 
@@ -215,6 +291,9 @@ impl Shared {
             // of our own, the inherited one's locks are the parent's.
             self.own_description()?;
             local.forked(None);
+        }
+        if local.next_spare.is_none() {
+            local.next_spare = reopen(&self.file).ok();
         }
         if let Some(me) = local.me {
             return Ok(me);
@@ -252,7 +331,7 @@ impl Shared {
         if !local.inherited {
             return;
         }
-        for h in local.held.values() {
+        for h in local.held.iter() {
             let m = self.map.meta(h.index);
             set_owner(&self.map, h.index, me.slot);
             if m.state.load(Ordering::SeqCst) != STATE_LIVE || m.generation.load(Ordering::SeqCst) != h.generation {
@@ -267,6 +346,9 @@ impl Shared {
     pub(crate) fn lock(&self, me: Holder) -> Result<RegLock<'_>> {
         let (map, file) = (&*self.map, &self.file);
         let guard = lock::acquire(map, file, me, self.lock_timeout, |h| {
+            if h.slot == lock::SLOTLESS {
+                return sys::is_locked_by_other(file, SLOTLESS_LOCK_BYTE).unwrap_or(true);
+            }
             h.slot < map.geometry().slots && map.attach_record(h.slot).epoch.load(Ordering::Acquire) == h.epoch && Liveness::new(map, file, Some(me.slot)).alive(h.slot)
         })?;
         if guard.is_dirty() {
@@ -277,13 +359,22 @@ impl Shared {
         Ok(guard)
     }
 
-    /// Cleans dead writers' slots before we have one, under the registration lock held with an
-    /// identity no live claim has (slot 0 at an epoch before its current one): nobody can
-    /// mistake it for alive, which is fine for the moment it is held.
+    /// Cleans dead writers' slots before we have one. Without a slot there is no slot lock to
+    /// prove us alive, so a slotless cleaner first takes the kernel lock on byte 0 (one cleaner
+    /// at a time, waiting at most the lock timeout) and holds the registration lock as
+    /// `lock::SLOTLESS`, which waiters judge by that byte: alive while we hold it, free to take
+    /// over when we die.
     fn clean_without_slot(&self) -> Result<u32> {
-        let me = Holder { slot: 0, epoch: self.map.attach_record(0).epoch.load(Ordering::Acquire).wrapping_sub(1) };
-        let guard = self.lock(me)?;
-        Ok(slots::clean_dead(&guard, &mut Liveness::new(&self.map, &self.file, None)))
+        let start = std::time::Instant::now();
+        while !sys::try_lock(&self.file, SLOTLESS_LOCK_BYTE).map_err(|e| Error::io("take the cleaning lock", e))? {
+            if start.elapsed() >= self.lock_timeout {
+                return Err(Error::new(Status::SHM_ERR_LOCK_TIMEOUT, "another process without a writer slot kept cleaning the zone's slots"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let cleaned = self.lock(Holder { slot: lock::SLOTLESS, epoch: 0 }).map(|guard| slots::clean_dead(&guard, &mut Liveness::new(&self.map, &self.file, None)));
+        let _ = sys::unlock(&self.file, SLOTLESS_LOCK_BYTE);
+        cleaned
     }
 
     /// Our writer slot (claimed at attach; a forked child may have to claim one).
@@ -303,7 +394,7 @@ impl Shared {
         let hash;
         {
             let mut local = self.local();
-            if let Some(found) = Self::held(&mut local, name, kind) {
+            if let Some(found) = self.held(&mut local, name, kind) {
                 return found; // only valid names are ever held
             }
             check_name(name)?;
@@ -314,6 +405,9 @@ impl Shared {
             if let Some(f) = read::lookup(&self.map, name, hash, LOOKUP_STEPS) {
                 #[cfg(test)]
                 tests::BEFORE_JOIN.with(|h| h.take().map(|f| f()));
+                if let Some(found) = local.hold_again(f.index, f.generation, name, kind) {
+                    return found; // held, under a name hash another held name took
+                }
                 if f.kind != kind as u32 {
                     return Err(mismatch(name, f.kind, kind));
                 }
@@ -328,24 +422,28 @@ impl Shared {
         let me = self.local().me.ok_or_else(|| Error::new(Status::SHM_ERR_INTERNAL, "writable zone without a writer slot"))?;
         let guard = self.lock(me)?;
         let mut local = self.local();
-        if let Some(found) = Self::held(&mut local, name, kind) {
-            return found;
-        }
         let (index, generation) = match guard.find(name, hash) {
-            Some(f) if f.kind != kind as u32 => return Err(mismatch(name, f.kind, kind)),
-            Some(f) => {
-                set_owner(&self.map, f.index, me.slot);
-                (f.index, f.generation)
-            }
+            Some(f) => match local.hold_again(f.index, f.generation, name, kind) {
+                Some(found) => return found, // another of our threads registered it meanwhile
+                None if f.kind != kind as u32 => return Err(mismatch(name, f.kind, kind)),
+                None => {
+                    set_owner(&self.map, f.index, me.slot);
+                    (f.index, f.generation)
+                }
+            },
             None => self.insert(&guard, name, hash, kind, me)?,
         };
         local.record(name, index, generation, kind);
         Ok((index, generation))
     }
 
-    /// A name this process holds: one more handle on it.
-    fn held(local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
-        let h = local.held.get_mut(name)?;
+    /// A name this process holds (found by its hash, confirmed against the entry, which cannot
+    /// change while we hold it): one more handle on it.
+    fn held(&self, local: &mut Local, name: &[u8], kind: Kind) -> Option<Result<(u32, u64)>> {
+        let h = local.held.by_hash.get_mut(&name_hash(name))?;
+        if !self.map.meta(h.index).name_equals(name) {
+            return None; // another name with the same hash: the slower paths find this one
+        }
         if h.kind != kind {
             return Some(Err(mismatch(name, h.kind as u32, kind)));
         }
@@ -403,7 +501,7 @@ impl Shared {
             let me = self.writer(&mut local)?;
             self.materialize(&mut local, me);
             let (name, n) = self.name_of(index);
-            match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
+            match local.held.get_mut(name_hash(&name[..n]), index) {
                 Some(h) if h.generation == generation && h.count > 1 => {
                     h.count -= 1;
                     return Ok(());
@@ -415,7 +513,8 @@ impl Shared {
         let guard = self.lock(me)?;
         let mut local = self.local();
         let (name, n) = self.name_of(index);
-        let h = match local.held.get_mut(&name[..n]).filter(|h| h.index == index) {
+        let key = name_hash(&name[..n]);
+        let h = match local.held.get_mut(key, index) {
             Some(h) if h.generation == generation && h.count > 0 => h,
             _ => return Err(Error::new(Status::SHM_ERR_CLOSED, "handle was already released")),
         };
@@ -424,7 +523,7 @@ impl Shared {
             return Ok(());
         }
         let taken_at = h.taken_at;
-        local.held.remove(&name[..n]);
+        local.held.remove(key, index);
         local.children.retain(|&(c, _)| slots::linked(&self.map, me, c));
         for &(child, fork_no) in &local.children {
             if taken_at < fork_no {
@@ -453,7 +552,7 @@ impl Shared {
     pub(crate) fn prepare_child(&self, local: &mut Local) {
         local.spare = None;
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
-        let Ok(file) = reopen(&self.file) else { return };
+        let Some(file) = local.next_spare.take().or_else(|| reopen(&self.file).ok()) else { return };
         if let Ok(Some(child)) = slots::try_claim(&self.map, &file, 0, Some(me)) {
             local.forks += 1;
             local.children.push((child, local.forks));
@@ -498,7 +597,7 @@ impl Drop for Shared {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(me) = local.me.filter(|_| local.pid == current_pid()) else { return };
         let children = std::mem::take(&mut local.children);
-        let held: Vec<(u32, u64)> = local.held.values().map(|h| (h.index, h.generation)).collect();
+        let held: Vec<(u32, u64)> = local.held.iter().map(|h| (h.index, h.generation)).collect();
         if self.remove_on_close {
             self.remove_if_last(me);
         }

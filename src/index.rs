@@ -66,10 +66,6 @@ pub fn check_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn unix_now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 #[cfg(test)]
 thread_local! {
     /// Test failpoint: crash (panic) after this many more steps of an index change.
@@ -177,7 +173,7 @@ impl Locked<'_> {
         m.hash.store(hash, Ordering::Relaxed);
         m.name_len.store(name.len() as u32, Ordering::Relaxed);
         m.write_name(name);
-        m.created_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
+        m.created_unix_ns.store(crate::sys::unix_ns(), Ordering::Relaxed);
         step();
         for w in map.owners(i) {
             w.store(0, Ordering::Relaxed); // stray bits of failed joiners
@@ -305,7 +301,7 @@ impl Locked<'_> {
         m.kind.store(0, Ordering::Relaxed);
         m.hash.store(0, Ordering::Relaxed);
         m.name_len.store(0, Ordering::Relaxed);
-        m.write_name(&[]);
+        m.clear_name();
         m.created_unix_ns.store(0, Ordering::Relaxed);
         step();
         for w in map.owners(i) {

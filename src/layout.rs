@@ -438,15 +438,20 @@ impl Mapping {
 }
 
 impl MetaRecord {
-    /// Stores `name` (at most NAME_MAX bytes) with zero padding; published later by `state`.
+    /// Stores `name` (at most NAME_MAX bytes), its last word zero-padded; published later by
+    /// `state`. Words past the name are not read by anyone (readers stop at `name_len`).
     pub fn write_name(&self, name: &[u8]) {
-        let mut words = name.chunks(8);
-        for w in &self.name {
+        for (w, chunk) in self.name.iter().zip(name.chunks(8)) {
             let mut buf = [0u8; 8];
-            if let Some(chunk) = words.next() {
-                buf[..chunk.len()].copy_from_slice(chunk);
-            }
+            buf[..chunk.len()].copy_from_slice(chunk);
             w.store(u64::from_ne_bytes(buf), Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes the whole name field (a freed record keeps nothing of its metric).
+    pub fn clear_name(&self) {
+        for w in &self.name {
+            w.store(0, Ordering::Relaxed);
         }
     }
 
@@ -464,12 +469,20 @@ impl MetaRecord {
         if self.name_len.load(Ordering::Relaxed) as usize != name.len() {
             return false;
         }
-        name.chunks(8).zip(&self.name).all(|(chunk, w)| {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            w.load(Ordering::Relaxed) == u64::from_ne_bytes(buf)
-        })
+        let mut words = name.chunks_exact(8);
+        let whole = (&mut words).zip(&self.name).all(|(w, a)| a.load(Ordering::Relaxed) == u64::from_ne_bytes(w.try_into().expect("8 bytes")));
+        let rest = words.remainder();
+        whole && (rest.is_empty() || self.name[name.len() / 8].load(Ordering::Relaxed) == tail_word(rest))
     }
+}
+
+/// `u64::from_ne_bytes` of up to 8 bytes, zero-padded: the word a name's last bytes are stored
+/// in (without a `memcpy` call for a few bytes).
+#[inline]
+pub fn tail_word(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() <= 8);
+    let shift = |i: usize| if cfg!(target_endian = "little") { 8 * i } else { 56 - 8 * i };
+    bytes.iter().enumerate().fold(0, |w, (i, &b)| w | (b as u64) << shift(i))
 }
 
 /// A metric's value slot, keeping its mapping alive.

@@ -34,6 +34,10 @@ impl<'a> Locked<'a> {
     }
 }
 
+/// The slot a process without a writer slot names in the lock word (to clean dead slots when
+/// none is free); its liveness is its kernel lock on byte 0 (see `attach.rs`).
+pub(crate) const SLOTLESS: u32 = u32::MAX - 1;
+
 /// A writer's identity in the lock word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Holder {

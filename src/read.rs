@@ -88,18 +88,37 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn value(&self) -> Value {
-        match self.kind {
-            Kind::GaugeF64 => Value::Float(f64::from_bits(self.bits)),
-            Kind::Counter | Kind::Gauge => Value::Int(self.bits as i64),
+        Value::decode(self.kind, self.bits)
+    }
+}
+
+impl Value {
+    /// A value slot's 64 bits as the kind stores them.
+    pub fn decode(kind: Kind, bits: u64) -> Value {
+        match kind {
+            Kind::GaugeF64 => Value::Float(f64::from_bits(bits)),
+            Kind::Counter | Kind::Gauge => Value::Int(bits as i64),
         }
     }
 }
 
-/// Reads entry `i` without any lock; None if it is not live (or keeps changing under us).
-pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
+/// One live entry read consistently, its name left in the caller's buffer (no allocation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawSnapshot {
+    pub index: u32,
+    pub kind: Kind,
+    pub generation: u64,
+    pub created_unix_ns: u64,
+    pub bits: u64,
+    /// Bytes of the name at the start of the buffer: valid UTF-8 (checked).
+    pub name_len: usize,
+}
+
+/// Reads entry `i` without any lock into `name`; None if it is not live (or keeps changing
+/// under us, or is damaged: verify reports it, readers skip it).
+pub fn read_entry(map: &Mapping, i: u32, name: &mut [u8; 256]) -> Option<RawSnapshot> {
     let m = map.meta(i);
     let legacy = map.geometry().legacy;
-    let mut name = [0u8; 256];
     for _ in 0..64 {
         let state = m.state.load(Ordering::Acquire);
         if state == STATE_FREEING {
@@ -116,19 +135,52 @@ pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
         let created_unix_ns = if legacy { 0 } else { m.created_unix_ns.load(Ordering::Relaxed) };
         #[cfg(test)]
         tests::MID_SNAPSHOT.with(|h| h.take().map(|f| f()));
-        let n = m.read_name(&mut name);
+        let name_len = m.read_name(name);
         let bits = map.value(i).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         if m.state.load(Ordering::Relaxed) != STATE_LIVE || m.generation.load(Ordering::Relaxed) != generation {
             continue;
         }
-        let (Some(kind), Ok(())) = (Kind::from_u32(kind), check_name(&name[..n])) else {
-            return None; // damaged entry: verify reports it, readers skip it
+        let (Some(kind), Ok(())) = (Kind::from_u32(kind), check_name(&name[..name_len])) else {
+            return None;
         };
-        let name = String::from_utf8_lossy(&name[..n]).into_owned(); // valid: checked above
-        return Some(Snapshot { index: i, kind, generation, created_unix_ns, name, bits });
+        return Some(RawSnapshot { index: i, kind, generation, created_unix_ns, bits, name_len });
     }
     None
+}
+
+/// Reads entry `i` without any lock; None if it is not live (or keeps changing under us).
+pub fn snapshot(map: &Mapping, i: u32) -> Option<Snapshot> {
+    let mut name = [0u8; 256];
+    let r = read_entry(map, i, &mut name)?;
+    let name = std::str::from_utf8(&name[..r.name_len]).ok()?.to_owned(); // checked: never fails
+    Some(Snapshot { index: r.index, kind: r.kind, generation: r.generation, created_unix_ns: r.created_unix_ns, name, bits: r.bits })
+}
+
+/// Entries below the high-water mark by state.
+pub struct Occupancy {
+    pub used: u32,
+    pub free: u32,
+    /// Live entries no writer for which `owner_alive` says yes holds.
+    pub orphaned: u32,
+}
+
+/// Counts used, free and orphaned entries without a lock: a pass up to the high-water mark.
+pub fn occupancy(map: &Mapping, owner_alive: &mut impl FnMut(u32) -> bool) -> Occupancy {
+    let mut o = Occupancy { used: 0, free: 0, orphaned: 0 };
+    for i in 0..scan_end(map) {
+        match map.meta(i).state.load(Ordering::Acquire) {
+            STATE_FREE => o.free += 1,
+            STATE_LIVE => {
+                o.used += 1;
+                if !crate::index::owner_slots(map, i).any(&mut *owner_alive) {
+                    o.orphaned += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    o
 }
 
 /// Checks the index and returns every problem found (empty = healthy). With `locked`, the

@@ -51,7 +51,7 @@ pub(crate) fn try_claim(map: &Mapping, file: &File, pid: u32, parent: Option<Hol
         rec.pid.store(pid, Ordering::Relaxed);
         rec.parent.store(parent.map_or(0, |p| p.slot + 1), Ordering::Relaxed);
         rec.parent_epoch.store(parent.map_or(0, |p| p.epoch), Ordering::Relaxed);
-        rec.attached_unix_ns.store(crate::index::unix_now_ns(), Ordering::Relaxed);
+        rec.attached_unix_ns.store(sys::unix_ns(), Ordering::Relaxed);
         return Ok(Some(Holder { slot: s, epoch }));
     }
     Ok(None)

@@ -144,3 +144,21 @@ pub fn free_space(file: &File) -> Option<u64> {
     let r = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
     (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    // SAFETY: all-zero is a valid timespec.
+    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a valid out-pointer; the coarse clocks never fail on Linux.
+    unsafe { libc::clock_gettime(clock, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Wall-clock time, nanoseconds since the Unix epoch: registration and attach times.
+pub fn unix_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// A monotonic clock at the kernel tick's resolution, for "at most every so often" checks.
+pub fn coarse_monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
+}

@@ -5,15 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use crate::attach::{Local, Shared, current_pid};
+use crate::attach::{Local, Shared, current_pid, reopen};
 use crate::error::{Error, Result, Status};
+use crate::fork;
 use crate::index::Kind;
-use crate::layout::{STATE_FREE, STATE_LIVE};
 use crate::metric::{Counter, Gauge, GaugeF64, Metric};
 use crate::open::{self, OpenOptions};
 use crate::read::{self, Snapshot};
 use crate::slots::{self, Liveness};
-use crate::{fork, index};
 
 /// A zone opened by this process. Cloning is cheap and shares the attachment.
 #[derive(Clone)]
@@ -86,9 +85,14 @@ impl Zone {
         for _ in 0..64 {
             let opened = open::open(path, opts)?;
             let geo = *opened.map.geometry();
+            // A writer's slot lock lives on a description of its own, never the one mapped: a
+            // mapping keeps its description (and so that description's kernel locks) alive for
+            // as long as it exists, and a forked child inherits the mapping. Locking the mapped
+            // description would keep a dead parent's slot alive for the life of its children.
+            let file = if opts.read_only { opened.file } else { reopen(&opened.file)? };
             let shared = |me| Shared {
                 map: Arc::new(opened.map),
-                file: opened.file,
+                file,
                 path: path.to_owned(),
                 remove_on_close: opts.remove_on_close,
                 lock_timeout: opts.lock_timeout,
@@ -158,6 +162,21 @@ impl Zone {
         (start..read::scan_end(&self.shared.map)).filter_map(|i| read::snapshot(&self.shared.map, i))
     }
 
+    /// Like `metrics_from`, without allocating: calls `f` with each live entry and its name until
+    /// it returns false.
+    pub fn visit_from(&self, start: u32, mut f: impl FnMut(&read::RawSnapshot, &str) -> bool) {
+        let map = &self.shared.map;
+        let mut name = [0u8; 256];
+        for i in start..read::scan_end(map) {
+            if let Some(r) = read::read_entry(map, i, &mut name) {
+                let Ok(text) = std::str::from_utf8(&name[..r.name_len]) else { continue };
+                if !f(&r, text) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Gives up one of this process's holds on entry `index` registered as `generation` (what
     /// `Metric::release` does, for bindings that keep only the entry's identity).
     pub fn release(&self, index: u32, generation: u64) -> Result<()> {
@@ -220,18 +239,8 @@ impl Zone {
             version_minor: h.version_minor.load(Ordering::Relaxed),
             ..Stats::default()
         };
-        for i in 0..end {
-            match map.meta(i).state.load(Ordering::Acquire) {
-                STATE_FREE => s.free += 1,
-                STATE_LIVE => {
-                    s.used += 1;
-                    if !index::owner_slots(map, i).any(|o| live.effective(o)) {
-                        s.orphaned += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let o = read::occupancy(map, &mut |slot| live.effective(slot));
+        (s.used, s.orphaned, s.free) = (o.used, o.orphaned, s.free + o.free);
         Ok(s)
     }
 

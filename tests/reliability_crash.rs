@@ -9,7 +9,9 @@
 //! `[logged, logged + in flight at the kills]`.
 //!
 //! Helpers are this binary re-run with `SHMM_REL_ROLE=crash-worker`; each records its progress
-//! in a shared-memory log (`harness::Log`) that survives its SIGKILL.
+//! in a shared-memory log (`harness::Log`) that survives its SIGKILL. With `SHMM_REL_GO_WORKER`
+//! set (`make reliability-test` builds it, bindings/go/internal/relworker), the last writer slot
+//! is a Go process doing the same operations through the Go binding.
 
 #[path = "reliability/harness.rs"]
 mod harness;
@@ -244,10 +246,19 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     let half = zone.gauge_f64("crash_half").unwrap();
     let _keep: Vec<Held> = (0..HELD_BY_PARENT).map(|k| register_churn(&zone, k)).collect();
 
+    let go_worker = std::env::var_os("SHMM_REL_GO_WORKER");
+    if std::env::var_os("SHMM_REL_REQUIRE_ALL").is_some() {
+        assert!(go_worker.is_some(), "SHMM_REL_REQUIRE_ALL is set but SHMM_REL_GO_WORKER is not");
+    }
+    let go_slot = go_worker.as_ref().map(|_| writers - 1);
     let mut incarnation = 0u64;
     let mut spawn = |slot: usize, rng: &mut Rng| {
         incarnation += 1;
-        spawn_worker(TEST, "crash-worker", &dir, &zone_path, &format!("w{slot}-{incarnation}"), slot, rng)
+        let tag = format!("w{slot}-{incarnation}");
+        match (&go_worker, go_slot == Some(slot)) {
+            (Some(go), true) => spawn_go_worker(go, &dir, &zone_path, &tag, slot, rng),
+            _ => spawn_worker(TEST, "crash-worker", &dir, &zone_path, &tag, slot, rng),
+        }
     };
 
     let mut acc = Totals { mine_done: vec![0; writers], mine_in_flight: vec![0; writers], ..Default::default() };
@@ -339,11 +350,12 @@ fn sigkill_at_random_instants_loses_no_completed_increment() {
     let max_child_wait = Duration::from_nanos(acc.max_child_wait_ns);
     let phases: Vec<String> = PHASES.iter().zip(phase_at_kill).map(|(p, n)| format!("{p}={n}")).collect();
     report(&format!(
-        "crash: kills={kills} writers={writers} zone_capacity={} seed={seed} time={:.1}s increments={} unlogged_in_flight={} \
+        "crash: kills={kills} writers={writers} go_writer_slot={} zone_capacity={} seed={seed} time={:.1}s increments={} unlogged_in_flight={} \
          registrations={} releases={} attaches={} repairs_by_workers={} kills_before_attach={before_attach} \
          phase_at_kill[{}] interrupted_index_changes={} (repaired by survivors {repaired_by_survivors}, found by verify {interrupted}) \
          entries_reclaimed_by_parent_repair={reclaimed} \
          max_lock_wait_parent={} max_lock_wait_workers={}",
+        go_slot.map_or("none".to_string(), |s| s.to_string()),
         zone.capacity(),
         elapsed.as_secs_f64(),
         value,
@@ -487,6 +499,15 @@ fn sigkill_while_the_zone_is_full_never_reclaims_a_live_metric() {
     ));
     assert!(worst_parent_wait < Duration::from_secs(1) && max_child_wait < Duration::from_secs(1));
     assert!(stats.failed_zone_full > 0, "the zone never filled: the test did not test reclaiming");
+}
+
+/// Starts the Go writer (`relworker crash ZONE LOG SLOT SEED`) with its own log.
+fn spawn_go_worker(go: &std::ffi::OsStr, dir: &TempDir, zone_path: &std::path::Path, tag: &str, slot: usize, rng: &mut Rng) -> Running {
+    let log_path = dir.path(&format!("{tag}.log"));
+    let log = Log::create(&log_path);
+    let mut cmd = std::process::Command::new(go);
+    cmd.arg("crash").arg(zone_path).arg(&log_path).arg(slot.to_string()).arg(rng.next_u64().to_string());
+    Running { helper: spawn_cmd(cmd, dir, tag), log, slot }
 }
 
 /// Starts one writer in `role` with its own log; `tag` names its files.

@@ -1,5 +1,5 @@
-//! Issue 4, item 2: C, Rust and Python processes increment the same counters and update the
-//! same gauges at the same time; totals are exact.
+//! Issue 4, item 2 (and issue 8 for Go): C, Rust, Python and Go processes increment the same
+//! counters and update the same gauges at the same time; totals are exact.
 //!
 //! Every worker registers `xl_total`, `xl_by_<language>`, `xl_gauge` and `xl_f64`, waits at a
 //! gate so that all start together, then does N times `xl_total += 1`, `xl_by_<lang> += 1`, and
@@ -9,7 +9,8 @@
 //!
 //! Workers: C `tests/reliability/c/xlang_worker.c` (path in `SHMM_REL_C_WORKER`, built by
 //! `mk/reliability.mk`), Rust (this binary, role `xlang-worker`), Python
-//! `tests/reliability/xlang_worker.py` through `bindings/python`. `make reliability-test` sets
+//! `tests/reliability/xlang_worker.py` through `bindings/python`, Go `bindings/go/internal/relworker`
+//! (path in `SHMM_REL_GO_WORKER`, built by `mk/go.mk`). `make reliability-test` sets
 //! `SHMM_REL_REQUIRE_ALL=1`: a language that cannot run is then a failure, not a skip.
 
 #[path = "reliability/harness.rs"]
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use harness::*;
 use shmmetrics::{OpenOptions, Zone};
 
-const TEST: &str = "c_rust_and_python_processes_share_counters_and_gauges_exactly";
+const TEST: &str = "c_rust_python_and_go_processes_share_counters_and_gauges_exactly";
 
 /// The Rust worker: the same protocol as the C one.
 fn rust_worker(zone_path: &Path, id: u64, n: u64, gate: &Path) {
@@ -99,7 +100,7 @@ fn parse_result(out: &str) -> HashMap<String, u64> {
 }
 
 #[test]
-fn c_rust_and_python_processes_share_counters_and_gauges_exactly() {
+fn c_rust_python_and_go_processes_share_counters_and_gauges_exactly() {
     if let Some(role) = role() {
         assert_eq!(role, "xlang-worker");
         rust_worker(&env_path("SHMM_REL_ZONE"), env_u64("SHMM_REL_ID"), env_u64("SHMM_REL_N"), &env_path("SHMM_REL_GATE"));
@@ -117,7 +118,7 @@ fn c_rust_and_python_processes_share_counters_and_gauges_exactly() {
     let zone = Zone::open_path(&zone_path, &OpenOptions { create: true, size: 1 << 20, ..Default::default() }).unwrap();
     // The parent holds every metric, so none is freed between workers.
     let total = zone.counter("xl_total").unwrap();
-    let by: HashMap<&str, _> = ["c", "rust", "python"].iter().map(|l| (*l, zone.counter(&format!("xl_by_{l}")).unwrap())).collect();
+    let by: HashMap<&str, _> = ["c", "rust", "python", "go"].iter().map(|l| (*l, zone.counter(&format!("xl_by_{l}")).unwrap())).collect();
     let gauge = zone.gauge("xl_gauge").unwrap();
     let f64 = zone.gauge_f64("xl_f64").unwrap();
 
@@ -146,6 +147,17 @@ fn c_rust_and_python_processes_share_counters_and_gauges_exactly() {
         let helper = spawn_role(TEST, "xlang-worker", &dir, &format!("rust{next_id}"), &env);
         workers.push(Worker { lang: "rust", id: next_id, n: per_native, helper });
         next_id += 1;
+    }
+    match std::env::var_os("SHMM_REL_GO_WORKER") {
+        Some(go) => {
+            for _ in 0..natives {
+                let mut cmd = Command::new(&go);
+                cmd.arg("xlang").args(args(next_id, per_native));
+                workers.push(Worker { lang: "go", id: next_id, n: per_native, helper: spawn_cmd(cmd, &dir, &format!("go{next_id}")) });
+                next_id += 1;
+            }
+        }
+        None => skipped.push("Go (SHMM_REL_GO_WORKER not set; `make reliability-test` builds and sets it)".to_string()),
     }
     match python_command() {
         Ok(mut cmd) => {

@@ -48,9 +48,15 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
 }
 
 /// In a child: sleeps until the gauge reaches `v` (10 ms naps: a thousand waiting children
-/// must leave the CPU to the others).
+/// must leave the CPU to the others). A child whose test failed is not left behind: after a
+/// minute it exits.
 fn wait_gauge(g: &Gauge, v: i64) {
+    let t = Instant::now();
     while g.value() < v {
+        if t.elapsed() > Duration::from_secs(60) {
+            // SAFETY: leaves the child without running destructors.
+            unsafe { libc::_exit(98) };
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -347,4 +353,63 @@ fn format_1_0_zones_are_readable() {
     assert!(e.message.contains("read-only"), "{}", e.message);
     let fresh = Zone::open_path(&path, &OpenOptions { fresh: true, ..create(1 << 20) }).unwrap();
     assert_eq!(fresh.stats().unwrap().version_minor, 1);
+}
+
+/// A forked child stands on its parent's owner bits until it registers or releases something:
+/// if the parent dies first, the parent's slot still counts as alive for the child's sake (its
+/// bits are not cleaned, the metric is not reclaimed when the zone fills up), down to a
+/// grandchild; once the child has set its own bits, the dead parent's slot is cleaned.
+#[test]
+fn a_dead_parents_bits_hold_for_its_unmaterialized_children() {
+    let _one_at_a_time = heavy();
+    let dir = TempDir::new("orphanfork");
+    let path = dir.path("z");
+    let zone = Zone::open_path(&path, &OpenOptions { max_writers: 64, ..create(24576) }).unwrap();
+    let (step, done) = (zone.gauge("step").unwrap(), zone.gauge("done").unwrap());
+    // P registers x and forks C, which forks G; P and C die; G only inherited x.
+    let p = fork(|| {
+        let z = Zone::open_path(&path, &attach()).unwrap();
+        let x = z.counter("x").unwrap();
+        x.inc(1);
+        let (step, done) = (z.gauge("step").unwrap(), z.gauge("done").unwrap());
+        let c = fork(|| {
+            let g = fork(|| {
+                wait_gauge(&step, 1);
+                x.inc(10); // through the inherited handle
+                done.add(1);
+                wait_gauge(&step, 2);
+                // Registering materializes: from now on g holds x with its own bit.
+                let Ok(_mine) = z.counter("g_own") else { return 1 };
+                done.add(1);
+                wait_gauge(&step, 3);
+                0
+            });
+            if g < 0 { 1 } else { 0 } // C exits at once, leaving its grandchild
+        });
+        if wait_exit(c) != 0 {
+            return 1;
+        }
+        0 // P dies without detaching
+    });
+    assert_eq!(wait_exit(p), 0);
+    step.update(1);
+    wait_until("the grandchild counted", || done.value() == 1);
+    // Fill the zone: x's holders (P, C) are dead, but G still stands on P's bits.
+    let room = zone.stats().unwrap().free;
+    let fillers: Vec<_> = (0..room).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
+    let e = zone.counter("one_too_many").err().map(|e| e.status);
+    assert_eq!(e, Some(Status::SHM_ERR_ZONE_FULL), "x was reclaimed under the grandchild that uses it");
+    assert_eq!(zone.metrics().find(|m| m.name == "x").map(|m| m.bits as i64), Some(11));
+    assert!(zone.stats().unwrap().orphaned == 0, "x is held through the link");
+    // The grandchild materializes; now x is held by its own bit and P's slot can be cleaned.
+    drop(fillers.into_iter().next().unwrap().release());
+    step.update(2);
+    wait_until("the grandchild registered", || done.value() == 2);
+    assert!(zone.verify().unwrap().is_empty());
+    let again = Zone::open_path(&path, &attach()).unwrap(); // cleaning ran if slots ran out; force it:
+    again.repair().unwrap();
+    assert_eq!(zone.metrics().find(|m| m.name == "x").map(|m| m.bits as i64), Some(11));
+    assert!(zone.counter("one_too_many").is_err(), "x is still held, by the grandchild's own bit");
+    step.update(3);
+    wait_until("the grandchild left", || zone.stats().unwrap().attached == 2);
 }

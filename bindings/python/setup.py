@@ -8,6 +8,7 @@ shmmetrics/libshmmetrics.<ext-suffix>.so (found by shmmetrics/_ffi.py at import)
 import os
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 from setuptools_rust import Binding, RustExtension
 
 try:
@@ -27,6 +28,21 @@ class PlatformWheel(bdist_wheel):
         return "py3", "none", plat
 
 
+class FreshBuildPy(build_py):
+    """setuptools keeps the files of earlier builds in build/lib, so a module removed from the
+    source would still be packaged and imported. Drop those first (the library is copied in
+    later, by build_ext)."""
+
+    def run(self):  # type: ignore[no-untyped-def]
+        built = os.path.join(self.build_lib, "shmmetrics")
+        source = os.path.join(HERE, "shmmetrics")
+        if os.path.isdir(built):
+            for name in os.listdir(built):
+                if name.endswith(".py") and not os.path.exists(os.path.join(source, name)):
+                    os.remove(os.path.join(built, name))
+        super().run()
+
+
 setup(
     rust_extensions=[
         RustExtension(
@@ -36,6 +52,6 @@ setup(
             cargo_manifest_args=["--locked"],
         )
     ],
-    cmdclass={"bdist_wheel": PlatformWheel},
+    cmdclass={"bdist_wheel": PlatformWheel, "build_py": FreshBuildPy},
     zip_safe=False,
 )

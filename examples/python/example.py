@@ -39,6 +39,7 @@ def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else None
     zone = open_zone(path)
     requests = zone.counter("example_requests_total")
+    before = requests.count  # what C (or an earlier run) already counted
 
     children = [
         mp.get_context("fork").Process(target=worker, args=(requests, 1, 1000)),
@@ -54,15 +55,17 @@ def main() -> int:
 
     workers = zone.gauge("python_workers")
     workers.set(len(children))
-    load = zone.gauge_float("python_load_ratio")
+    load = zone.gauge_f64("python_load_ratio")
     load.set(0.75)
 
     print(f"== Python: every metric in {zone.path}")
-    for m in sorted(zone):
-        shown = f"{m.value:g}" if m.kind is shmmetrics.Kind.GAUGE_FLOAT else str(m.value)
+    for m in sorted(zone):  # MetricInfo(name, kind, value, generation, created_unix_ns)
+        shown = f"{m.value:g}" if m.kind is shmmetrics.Kind.GAUGE_F64 else str(m.value)
         print(f"{m.name:40s} {str(m.kind):11s} {shown}")
     stats = zone.stats()
     print(f"zone: {stats.used}/{stats.capacity} entries used, {stats.attached} attached")
+    added = requests.count - before
+    print(f"example_requests_total: {before} already in the zone + {added} from the Python workers = {requests.count}")
 
     try:
         from prometheus_client import CollectorRegistry, generate_latest

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use super::zone::{shm_zone, zone_of};
 use super::*;
-use crate::read::{Snapshot, Value};
+use crate::read::Value;
 
 /// One metric, filled by shm_zone_next().
 #[repr(C)]
@@ -46,8 +46,8 @@ pub struct shm_metric_row {
     pub index: u32,
 }
 
-fn values(s: &Snapshot) -> (i64, f64) {
-    match s.value() {
+fn values(v: Value) -> (i64, f64) {
+    match v {
         Value::Int(v) => (v, v as f64),
         Value::Float(v) => (0, v),
     }
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn shm_zone_next(zone: Option<&shm_zone>, cursor: *mut u32
             done = true;
             return Ok(());
         };
-        let (value_i64, value_f64) = values(&snap);
+        let (value_i64, value_f64) = values(snap.value());
         let mut info = shm_metric_info { kind: snap.kind as u32, name_len: snap.name.len() as u32, generation: snap.generation, value_i64, value_f64, name: [0; 256] };
         for (d, s) in info.name.iter_mut().zip(snap.name.bytes()) {
             *d = s as c_char;
@@ -127,32 +127,33 @@ pub unsafe extern "C" fn shm_zone_read(
             zone.check_file()?;
         }
         let (mut n, mut used, mut next) = (0usize, 0usize, start);
-        for snap in zone.metrics_from(start) {
-            let len = snap.name.len();
+        zone.visit_from(start, |r, name| {
+            let len = name.len();
             if n == max_rows || used + len + 1 > names_cap {
-                break;
+                return false;
             }
-            let (value_i64, value_f64) = values(&snap);
+            let (value_i64, value_f64) = values(Value::decode(r.kind, r.bits));
             let row = shm_metric_row {
-                generation: snap.generation,
-                created_unix_ns: snap.created_unix_ns,
+                generation: r.generation,
+                created_unix_ns: r.created_unix_ns,
                 value_i64,
                 value_f64,
-                kind: snap.kind as u32,
+                kind: r.kind as u32,
                 name_len: len as u32,
                 name_offset: used as u32,
-                index: snap.index,
+                index: r.index,
             };
             // SAFETY: n < max_rows and used + len + 1 <= names_cap, inside the caller's buffers.
             unsafe {
                 rows.add(n).write(row);
-                std::ptr::copy_nonoverlapping(snap.name.as_ptr().cast::<c_char>(), names.add(used), len);
+                std::ptr::copy_nonoverlapping(name.as_ptr().cast::<c_char>(), names.add(used), len);
                 names.add(used + len).write(0);
             }
             n += 1;
             used += len + 1;
-            next = snap.index + 1;
-        }
+            next = r.index + 1;
+            true
+        });
         done = n == 0;
         // SAFETY: checked non-NULL; valid by the caller's contract.
         unsafe {

@@ -139,10 +139,40 @@ static void bulk_read(void) {
     CHECK_OK(shm_zone_close(z));
 }
 
+/* A zone another user owns or may write: writers get SHM_ERR_UNTRUSTED unless they opt in;
+ * monitors read it. Ownership needs root; the mode check runs for anyone. */
+static void untrusted_zones(void) {
+    shm_zone *z = NULL;
+    CHECK_OK(shm_zone_open("squat", 1 << 20, SHM_OPEN_CREATE, &z));
+    CHECK_OK(shm_zone_close(z));
+    char path[256];
+    zone_file("shmmetrics-squat", path, sizeof path);
+    shm_open_options o;
+    memset(&o, 0, sizeof o);
+    shm_error err;
+    EXPECT(chmod(path, 0666) == 0);
+    EXPECT_STATUS(shm_zone_open_in(test_dir, "squat", &o, &z, &err), SHM_ERR_UNTRUSTED);
+    EXPECT(err.status == SHM_ERR_UNTRUSTED && strstr(err.message, "any user") != NULL);
+    if (geteuid() == 0) {
+        EXPECT(chown(path, 65534, 65534) == 0);
+        EXPECT_STATUS(shm_zone_open_in(test_dir, "squat", &o, &z, &err), SHM_ERR_UNTRUSTED);
+        EXPECT(strstr(err.message, "65534") != NULL);
+        o.flags = SHM_OPEN_FRESH;
+        EXPECT_STATUS(shm_zone_open_in(test_dir, "squat", &o, &z, &err), SHM_ERR_UNTRUSTED);
+    }
+    o.flags = SHM_OPEN_READONLY;
+    CHECK_OK(shm_zone_open_in(test_dir, "squat", &o, &z, &err));
+    CHECK_OK(shm_zone_close(z));
+    o.flags = SHM_OPEN_TRUST_SHARED;
+    CHECK_OK(shm_zone_open_in(test_dir, "squat", &o, &z, &err));
+    CHECK_OK(shm_zone_close(z));
+}
+
 int main(void) {
     test_dir_init("abi11");
     opens_with_options();
     registration_by_kind();
     bulk_read();
+    untrusted_zones();
     return passed("test_abi11");
 }

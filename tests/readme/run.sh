@@ -5,8 +5,8 @@
 #   prefix-install/-build       with HOME in the scratch directory: an install no root needs
 #   system-install/-build       as root only, in a private mount namespace where /usr/local/lib,
 #                               /usr/local/include and /etc are throwaway (ldconfig included)
-# plus what `make install` promises: soname links, lean libraries, debug info gdb can find, and
-# DESTDIR staging. Every program is the README's own C snippet and must run without
+# plus what `make install` promises: soname links, lean libraries, debug info gdb can find, the
+# shmmetrics command with its completions, and DESTDIR staging. Every program is the README's own C snippet and must run without
 # LD_LIBRARY_PATH, opening its zone under $SHMMETRICS_DIR.
 #
 # usage: run.sh TOP SCRATCH VERSION MAJOR  (CC and CWARN from the environment)
@@ -95,9 +95,20 @@ if command -v gdb >/dev/null; then
     echo "install: gdb finds the installed library's debug info"
 fi
 
+# The shmmetrics command, lean, reads the zone the README program just wrote; its completions.
+bin=$HOME/.local/bin/shmmetrics
+! readelf -S "$bin" | grep -q '\.debug_info' || fail "the installed shmmetrics has debug info"
+"$bin" dump myapp | grep -q '^http_requests_total  *counter  *1$' || fail "the installed shmmetrics cannot dump myapp"
+for f in bash-completion/completions/shmmetrics zsh/site-functions/_shmmetrics fish/vendor_completions.d/shmmetrics.fish; do
+    [ -s "$HOME/.local/share/$f" ] || fail "no completion file share/$f"
+done
+echo "install: shmmetrics $(size "$top/target/release/shmmetrics") bytes in the tree, $(size "$bin") installed;" \
+     "it reads the README program's zone; bash, zsh and fish completions"
+
 # DESTDIR staging, as a package build does it.
 (cd "$top" && make --no-print-directory install DESTDIR="$scratch/stage" PREFIX=/usr) >/dev/null
 [ -L "$scratch/stage/usr/lib/libshmmetrics.so.$major" ] && [ -f "$scratch/stage/usr/include/shmmetrics.h" ] &&
+    [ -x "$scratch/stage/usr/bin/shmmetrics" ] &&
     grep -q '^libdir=/usr/lib$' "$scratch/stage/usr/lib/pkgconfig/shmmetrics.pc" || fail "DESTDIR install is incomplete"
 
 # Into /usr/local, with ldconfig: only where a private mount namespace can be had.

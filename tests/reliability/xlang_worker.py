@@ -20,7 +20,7 @@ def main() -> int:
     total = zone.counter("xl_total")
     mine = zone.counter("xl_by_python")
     gauge = zone.gauge("xl_gauge")
-    f64 = zone.gauge_float("xl_f64")
+    f64 = zone.gauge_f64("xl_f64")
     with open(f"{gate}.ready.{wid}", "w"):
         pass
     deadline = time.monotonic() + 60

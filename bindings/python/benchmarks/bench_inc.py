@@ -67,7 +67,7 @@ def main(argv: List[str]) -> int:
         zone = shmmetrics.Zone(path=os.path.join(workdir, "bench.zone"))
         counter = zone.counter("bench_requests_total")
         gauge = zone.gauge("bench_gauge")
-        gauge_f = zone.gauge_float("bench_gauge_float")
+        gauge_f = zone.gauge_f64("bench_gauge_f64")
         prom = prometheus_client.Counter("bench_requests", "bench", registry=None)
 
         # The baseline: a bare ctypes call, declared the usual way.
@@ -93,6 +93,7 @@ def main(argv: List[str]) -> int:
             ("inc5", "counter.inc(5)"),
             ("count", "counter.count"),
             ("gauge_set", "gauge.set(42)"),
+            ("gauge_inc", "gauge.inc()"),
             ("float_add", "gauge_f.add(0.5)"),
             ("empty", "pass"),
         ]
@@ -105,7 +106,8 @@ def main(argv: List[str]) -> int:
             "inc5": "shmmetrics Counter.inc(5)",
             "count": "shmmetrics Counter.count (read)",
             "gauge_set": "shmmetrics Gauge.set(42)",
-            "float_add": "shmmetrics GaugeFloat.add(0.5)",
+            "gauge_inc": "shmmetrics Gauge.inc()",
+            "float_add": "shmmetrics GaugeF64.add(0.5)",
             "empty": "empty statement (loop overhead)",
         }
         env = {

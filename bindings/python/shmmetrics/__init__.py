@@ -4,10 +4,10 @@ Python binding (ctypes) of ``libshmmetrics``::
 
     import shmmetrics
 
-    with shmmetrics.Zone("myapp") as zone:          # /dev/shm/shmmetrics-myapp
+    with shmmetrics.Zone("myapp") as zone:          # $SHMMETRICS_DIR or /dev/shm/shmmetrics-myapp
         requests = zone.counter("http_requests_total")
         requests.inc()                              # one atomic add, visible to every process
-        for m in zone:                              # MetricInfo(name, kind, value, generation)
+        for m in zone:                              # MetricInfo(name, kind, value, generation, created_unix_ns)
             print(m.name, m.kind, m.value)
 
 See docs/PYTHON.md for fork/spawn behaviour and the Prometheus collector
@@ -17,18 +17,8 @@ See docs/PYTHON.md for fork/spawn behaviour and the Prometheus collector
 from __future__ import annotations
 
 from . import _ffi
-from ._core import (
-    DEFAULT_DIR,
-    DEFAULT_SIZE,
-    Counter,
-    Gauge,
-    GaugeFloat,
-    Kind,
-    MetricInfo,
-    Zone,
-    ZoneStats,
-    zone_directory,
-)
+from ._metrics import Counter, Gauge, GaugeF64, Kind
+from ._zone import DEFAULT_SIZE, MetricInfo, Zone, ZoneStats
 from .errors import (
     AttachLimitError,
     BadMagicError,
@@ -40,6 +30,7 @@ from .errors import (
     InvalidNameError,
     InvalidSizeError,
     KindMismatchError,
+    LockTimeoutError,
     NameTooLongError,
     NoSpaceError,
     NotAFileError,
@@ -48,6 +39,7 @@ from .errors import (
     PermissionDeniedError,
     ReadOnlyError,
     ShmMetricsError,
+    UntrustedError,
     VersionError,
     ZoneFullError,
     ZoneIOError,
@@ -57,8 +49,11 @@ __version__ = "0.1.0"
 
 #: Longest metric name in bytes (``SHM_NAME_MAX``).
 NAME_MAX = _ffi.SHM_NAME_MAX
-#: Most processes that can attach one zone for writing at once (``SHM_MAX_ATTACHED``).
+#: Writer slots of a zone created without ``max_writers`` (``SHM_MAX_ATTACHED``): the most
+#: processes attached to it for writing at once.
 MAX_ATTACHED = _ffi.SHM_MAX_ATTACHED
+#: Most writer slots a zone can be created with (``SHM_MAX_WRITERS``).
+MAX_WRITERS = _ffi.SHM_MAX_WRITERS
 #: Path of the loaded ``libshmmetrics`` file.
 LIBRARY_PATH = _ffi.LIBRARY_PATH
 
@@ -73,17 +68,16 @@ __all__ = [
     "Zone",
     "Counter",
     "Gauge",
-    "GaugeFloat",
+    "GaugeF64",
     "Kind",
     "MetricInfo",
     "ZoneStats",
     "DEFAULT_SIZE",
-    "DEFAULT_DIR",
     "NAME_MAX",
     "MAX_ATTACHED",
+    "MAX_WRITERS",
     "LIBRARY_PATH",
     "abi_version",
-    "zone_directory",
     "ShmMetricsError",
     "NullArgumentError",
     "InvalidArgumentError",
@@ -105,4 +99,6 @@ __all__ = [
     "ClosedError",
     "AttachLimitError",
     "InternalError",
+    "UntrustedError",
+    "LockTimeoutError",
 ]

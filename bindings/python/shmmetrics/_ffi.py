@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 from ctypes import (
     POINTER,
     Structure,
@@ -228,21 +227,28 @@ def status_text(status: int) -> str:
     return raw.decode("utf-8", "replace") if raw else "unknown status"
 
 
-def _raise_for(status: int) -> "errors.ShmMetricsError":
-    return errors.error_for_status(status, last_error(), status_text(status))
+def _raise_for(status: int, args: Tuple[Any, ...]) -> "errors.ShmMetricsError":
+    # ABI 1.1 calls take a `struct shm_error *` last: when the caller passed one, its message
+    # is this call's own; otherwise the thread's last error (the same OS thread made the call).
+    err = getattr(args[-1], "_obj", args[-1]) if args else None
+    if isinstance(err, shm_error) and err.status == status:
+        detail = err.message.decode("utf-8", "replace")
+    else:
+        detail = last_error()
+    return errors.error_for_status(status, detail, status_text(status))
 
 
 def _check_status(result: int, func: Any, args: Tuple[Any, ...]) -> int:
     """errcheck for calls that return SHM_OK or an error."""
     if result != SHM_OK:
-        raise _raise_for(result)
+        raise _raise_for(result, args)
     return result
 
 
 def _check_iter(result: int, func: Any, args: Tuple[Any, ...]) -> int:
-    """errcheck for shm_zone_next: SHM_OK and SHM_DONE are both successes."""
+    """errcheck for shm_zone_next/shm_zone_read: SHM_OK and SHM_DONE are both successes."""
     if result != SHM_OK and result != SHM_DONE:
-        raise _raise_for(result)
+        raise _raise_for(result, args)
     return result
 
 
@@ -344,6 +350,7 @@ HOT: Dict[str, Any] = {
     "shm_counter_dec": _hot("shm_counter_dec"),
     "shm_counter_clear": _hot("shm_counter_clear"),
     "shm_gauge_update": _hot("shm_gauge_update"),
+    "shm_gauge_add": _hot("shm_gauge_add"),
     "shm_gauge_f64_update": _hot("shm_gauge_f64_update"),
     "shm_gauge_f64_add": _hot("shm_gauge_f64_add"),
 }
@@ -356,17 +363,8 @@ def _quiet(name: str) -> Any:
     return fn
 
 
-# Functions without errcheck, for weakref finalizers and the after-fork hook (which must not
-# raise).
-QUIET: Dict[str, Any] = {
-    name: _quiet(name)
-    for name in ("shm_zone_close", "shm_counter_close", "shm_gauge_close", "shm_gauge_f64_close", "shm_zone_verify")
-}
-
-# Held around every library call that takes one of the library's process-local mutexes
-# (everything but the hot path and slot lookups), and across fork() by the hooks in _core: a
-# forked child then never inherits a mutex locked by another thread of the parent.
-LOCK = threading.RLock()
+# Functions without errcheck, for weakref finalizers (which must not raise).
+QUIET: Dict[str, Any] = {name: _quiet(name) for name in ("shm_zone_close", "shm_counter_close", "shm_gauge_close", "shm_gauge_f64_close")}
 
 handle_arg = c_void_p.from_param
 int64_arg = c_int64.from_param

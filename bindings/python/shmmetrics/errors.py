@@ -1,8 +1,9 @@
 """Exceptions: one class per ``shm_status`` error code, all under :class:`ShmMetricsError`.
 
 Every exception carries the status code (``status``), its C name (``status_name``), the
-library's static text for it (``status_text``) and the detailed message the library left in
-``shm_last_error()`` (``detail``). Where a built-in exception means the same thing, the class
+library's static text for it (``status_text``) and the library's detailed message for this
+failure (``detail``: the call's own ``shm_error`` where the call takes one, else
+``shm_last_error()`` of the calling thread). Where a built-in exception means the same thing, the class
 also derives from it (``NotFoundError`` is a ``FileNotFoundError``, ``InvalidNameError`` a
 ``ValueError``...), so generic handlers keep working.
 """
@@ -19,7 +20,7 @@ class ShmMetricsError(Exception):
         status: the ``shm_status`` code (an int, 2 and above).
         status_name: its C name, e.g. ``"SHM_ERR_ZONE_FULL"``.
         status_text: the library's short text for the code.
-        detail: the library's detailed message (``shm_last_error()``) for this failure.
+        detail: the library's detailed message for this failure.
     """
 
     status: int = -1

@@ -10,7 +10,9 @@
     ZoneCollector(Zone("myapp", readonly=True), registry=registry)
     print(generate_latest(registry).decode())
 
-Name mapping (zone name -> exposition), applied to every metric at each scrape:
+Name mapping (zone name -> exposition), applied to every metric at each scrape; the rule is
+shared with the ``shmmetrics`` command and the Go collector, and its test vectors are
+``tests/vectors/exposition.json`` in the repository:
 
 * A zone name may carry labels in Prometheus text syntax:
   ``http_requests_total{method="GET",code="200"}`` is the metric ``http_requests_total``
@@ -26,23 +28,28 @@ Name mapping (zone name -> exposition), applied to every metric at each scrape:
 * Counters are counter families; prometheus_client's convention applies: the family name
   loses a trailing ``_total`` and the sample is written ``<family>_total``. So the counter
   ``requests`` and the counter ``requests_total`` both expose ``requests_total``.
+* With ``counters_as_gauges=True`` counters are exposed exactly like gauges (go-metrics
+  counters may go down, and a Prometheus counter must not): family and sample are the
+  sanitized name, no ``_total`` handling.
 * Integer and float gauges are gauge families named as sanitized.
-* Metrics whose names map to the same family and kind are grouped (one ``# TYPE`` line,
+* Metrics whose names map to the same family and type are grouped (one ``# TYPE`` line,
   one sample per label set). Two zone names mapping to the same family and label set, or to
-  one family name with different kinds, cannot both be exposed: the first in name order
-  wins and the others are skipped (listed in :attr:`ZoneCollector.skipped` and logged at
-  debug level).
+  one family or sample name with different types, cannot both be exposed: the first in name
+  order wins and the others are skipped (listed in :attr:`ZoneCollector.skipped` and logged
+  at debug level).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from operator import attrgetter
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ._core import Kind, MetricInfo, Zone
+from ._metrics import Kind
+from ._zone import MetricInfo, Zone
 
 try:  # prometheus_client >= 0.14
     from prometheus_client.registry import CollectorRegistry
@@ -50,6 +57,7 @@ except ImportError:  # pragma: no cover
     CollectorRegistry = object  # type: ignore[misc,assignment]
 
 log = logging.getLogger(__name__)
+_by_name = attrgetter("name")
 
 _BAD_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_:]")
 _BAD_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
@@ -103,19 +111,31 @@ def parse_name(name: str) -> Tuple[str, Dict[str, str]]:
     return base, labels
 
 
-def exposition_name(name: str, kind: Kind, namespace: str = "") -> Tuple[str, Dict[str, str]]:
-    """The (family name, labels) a zone metric is exposed under.
+class Exposition(NamedTuple):
+    """Where a zone metric goes in the exposition."""
 
-    For counters the family name has no ``_total`` (the client adds it to the sample).
-    """
+    #: "counter" or "gauge".
+    type: str
+    #: The family name (for counters without ``_total``: the client adds it to the sample).
+    family: str
+    #: The sample's name: ``<family>_total`` for counters, the family name for gauges.
+    sample: str
+    #: Sanitized label names and their values.
+    labels: Dict[str, str]
+
+
+def exposition_name(name: str, kind: Kind, namespace: str = "", counters_as_gauges: bool = False) -> Exposition:
+    """The type, family, sample name and labels a zone metric is exposed under."""
     base, labels = parse_name(name)
     family = sanitize_metric_name(f"{namespace}_{base}" if namespace else base)
-    if kind is Kind.COUNTER and family.endswith("_total"):
-        family = family[: -len("_total")]
     clean: Dict[str, str] = {}
     for key, value in labels.items():
         clean.setdefault(sanitize_label_name(key), value)
-    return family, clean
+    if kind is not Kind.COUNTER or counters_as_gauges:
+        return Exposition("gauge", family, family, clean)
+    if family.endswith("_total") and family != "_total":  # a family name is never empty
+        family = family[: -len("_total")]
+    return Exposition("counter", family, family + "_total", clean)
 
 
 class ZoneCollector:
@@ -127,6 +147,9 @@ class ZoneCollector:
         registry: if given, the collector registers itself there (e.g.
             ``prometheus_client.REGISTRY``); otherwise call ``registry.register(collector)``.
         documentation: HELP text of every family (``{kind}`` and ``{name}`` are filled in).
+        counters_as_gauges: expose counters as gauges (see the module docstring): use it when
+            counters may go down (go-metrics ``Counter.Dec``/``Clear``), since Prometheus
+            treats a counter that decreases as a restart and ``rate()`` jumps.
 
     Collecting iterates the zone without locks; each value is read atomically. The
     collector is not usable in prometheus_client's multiprocess mode (which ignores custom
@@ -139,10 +162,12 @@ class ZoneCollector:
         namespace: str = "",
         registry: "Optional[CollectorRegistry]" = None,
         documentation: str = "shmmetrics {kind} {name}",
+        counters_as_gauges: bool = False,
     ) -> None:
         self.zone = zone
         self.namespace = namespace
         self.documentation = documentation
+        self.counters_as_gauges = counters_as_gauges
         #: Zone names skipped by the last collect() because of a name clash.
         self.skipped: List[str] = []
         if registry is not None:
@@ -153,12 +178,11 @@ class ZoneCollector:
         seen: Dict[str, Set[Tuple[Tuple[str, str], ...]]] = {}
         claimed: Dict[str, str] = {}  # every name a family writes (family, samples) -> family
         skipped: List[str] = []
-        for m in sorted(metrics, key=lambda m: m.name):
-            family, labels = exposition_name(m.name, m.kind, self.namespace)
-            type_ = "counter" if m.kind is Kind.COUNTER else "gauge"
+        for m in sorted(metrics, key=_by_name):
+            type_, family, sample, labels = exposition_name(m.name, m.kind, self.namespace, self.counters_as_gauges)
             fam = families.get(family)
             if fam is None:
-                names = (family, family + "_total") if type_ == "counter" else (family,)
+                names = {family, sample}
                 if any(n in claimed for n in names):
                     skipped.append(m.name)
                     continue
@@ -176,7 +200,6 @@ class ZoneCollector:
                 skipped.append(m.name)
                 continue
             seen[family].add(key)
-            sample = family + "_total" if type_ == "counter" else family
             fam.add_sample(sample, labels, m.value)
         if skipped:
             log.debug("shmmetrics: skipped clashing metric names %s", skipped)
@@ -185,7 +208,7 @@ class ZoneCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Called by the registry at each scrape: one family per exposed name."""
-        return self._families(self.zone)
+        return self._families(self.zone.metrics())
 
 
-__all__ = ["ZoneCollector", "parse_name", "exposition_name", "sanitize_metric_name", "sanitize_label_name"]
+__all__ = ["ZoneCollector", "Exposition", "parse_name", "exposition_name", "sanitize_metric_name", "sanitize_label_name"]

@@ -14,7 +14,14 @@ def inc_inherited(counter: shmmetrics.Counter, n: int) -> None:
         counter.inc()
 
 
-def inc_pickled(args: Tuple[shmmetrics.Counter, shmmetrics.GaugeFloat, int]) -> int:
+def up_down(gauge: shmmetrics.Gauge, n: int) -> None:
+    """fork: an up-down gauge moved by every process at once (net +1 per round)."""
+    for _ in range(n):
+        gauge.inc(2)
+        gauge.dec()
+
+
+def inc_pickled(args: Tuple[shmmetrics.Counter, shmmetrics.GaugeF64, int]) -> int:
     """Pool task: the handles arrive pickled, i.e. reopened in this process."""
     counter, total, n = args
     for _ in range(n):
@@ -34,7 +41,7 @@ def inc_by_path(path: str, name: str, n: int) -> None:
 
 
 def register_in_child(zone: shmmetrics.Zone, name: str, n: int) -> None:
-    """fork: register a new metric on the inherited zone (the library re-attaches the child)."""
+    """fork: register a new metric on the inherited zone (the child has its own attachment)."""
     counter = zone.counter(name)
     counter.inc(n)
     stats = zone.stats()

@@ -34,6 +34,15 @@ def test_installed_into_the_expected_environment() -> None:
     assert not PKG.is_relative_to(REPO / "bindings")  # type: ignore[attr-defined]
 
 
+def test_installed_modules_are_the_source_modules() -> None:
+    # setuptools keeps earlier builds' files in bindings/python/build; setup.py drops the stale
+    # ones, or a module removed from the source would still be installed and importable.
+    source = REPO / "bindings" / "python" / "shmmetrics"
+    if not source.is_dir() or PKG == source.resolve():
+        pytest.skip("not an installed copy of the repository's package")
+    assert sorted(p.name for p in PKG.glob("*.py")) == sorted(p.name for p in source.glob("*.py"))
+
+
 def test_import_from_another_directory(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", "import shmmetrics, sys; print(shmmetrics.abi_version())"],

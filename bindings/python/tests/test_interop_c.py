@@ -49,12 +49,12 @@ def test_c_writes_python_reads_and_back(tmp_path: Path) -> None:
         assert kinds == {
             "example_requests_total": shmmetrics.Kind.COUNTER,
             "example_workers": shmmetrics.Kind.GAUGE,
-            "example_temperature_celsius": shmmetrics.Kind.GAUGE_FLOAT,
+            "example_temperature_celsius": shmmetrics.Kind.GAUGE_F64,
         }
         # Python writes to C's metrics and adds its own; the handles stay registered.
         requests = zone.counter("example_requests_total")
         requests.inc(5)
-        zone.gauge_float("example_temperature_celsius").set(22.25)
+        zone.gauge_f64("example_temperature_celsius").set(22.25)
         zone.counter('python_jobs_total{lang="py"}').inc(7)
         zone.gauge("python_workers").set(3)
 

@@ -1,4 +1,4 @@
-"""Every method of Counter, Gauge and GaugeFloat, and handle lifetime (release vs close)."""
+"""Every method of Counter, Gauge and GaugeF64, and handle lifetime (release vs close)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,51 @@ def test_gauge_set_value(zone: shmmetrics.Zone) -> None:
     g.set(True)
     assert g.value == 1
     assert _ffi.lib.shm_gauge_value(g._ptr) == 1
-    assert not hasattr(g, "inc")  # no atomic add for integer gauges in the C ABI
+
+
+def test_gauge_inc_dec(zone: shmmetrics.Zone) -> None:
+    g = zone.gauge("in_flight")
+    g.inc()
+    g.inc(1)
+    g.inc(n=5)
+    g.inc(2000)  # beyond the table of ready-made arguments
+    g.dec()
+    g.dec(3)
+    g.dec(1500)
+    assert g.value == 503
+    g.inc(-3)
+    g.dec(-1)
+    g.dec(True)
+    assert g.value == 500
+    g.set(0)
+    g.dec(1024)
+    g.dec(1025)
+    assert g.value == -2049
+    assert _ffi.lib.shm_gauge_value(g._ptr) == -2049
+
+
+def test_gauge_inc_dec_int64_range(zone: shmmetrics.Zone) -> None:
+    g = zone.gauge("edge")
+    g.set(I64_MAX)
+    g.inc()  # wraps like the C atomic add
+    assert g.value == I64_MIN
+    g.dec()
+    assert g.value == I64_MAX
+    g.set(0)
+    g.dec(I64_MIN)  # subtracting -2**63 is adding it, modulo 2**64
+    assert g.value == I64_MIN
+    g.set(5)
+    for bad in (1 << 63, I64_MIN - 1):
+        with pytest.raises(OverflowError):
+            g.inc(bad)
+        with pytest.raises(OverflowError):
+            g.dec(bad)
+    for bad in (1.5, "1", None, 1.0):
+        with pytest.raises(TypeError):
+            g.inc(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            g.dec(bad)  # type: ignore[arg-type]
+    assert g.value == 5  # nothing was added by the refused calls
 
 
 def test_gauge_rejects_bad_values(zone: shmmetrics.Zone) -> None:
@@ -145,12 +189,12 @@ def test_gauge_rejects_bad_values(zone: shmmetrics.Zone) -> None:
     assert g.value == 5
 
 
-# ---- GaugeFloat ----------------------------------------------------------------------------
+# ---- GaugeF64 ----------------------------------------------------------------------------
 
 
-def test_gauge_float(zone: shmmetrics.Zone) -> None:
-    f = zone.gauge_float("temperature_celsius")
-    assert isinstance(f, shmmetrics.GaugeFloat) and f.kind is shmmetrics.Kind.GAUGE_FLOAT
+def test_gauge_f64(zone: shmmetrics.Zone) -> None:
+    f = zone.gauge_f64("temperature_celsius")
+    assert isinstance(f, shmmetrics.GaugeF64) and f.kind is shmmetrics.Kind.GAUGE_F64
     assert f.value == 0.0
     f.set(21.5)
     assert f.value == 21.5
@@ -181,7 +225,7 @@ def test_gauge_float(zone: shmmetrics.Zone) -> None:
 # ---- release vs close ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_float"])
+@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_f64"])
 def test_release_unregisters(zone: shmmetrics.Zone, factory: str) -> None:
     m = getattr(zone, factory)("m")
     (m.inc if factory == "counter" else m.set)(7)
@@ -193,7 +237,7 @@ def test_release_unregisters(zone: shmmetrics.Zone, factory: str) -> None:
     assert again.value == 0
 
 
-@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_float"])
+@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_f64"])
 def test_close_keeps_the_metric(zone: shmmetrics.Zone, factory: str) -> None:
     m = getattr(zone, factory)("m")
     (m.inc if factory == "counter" else m.set)(7)
@@ -213,15 +257,15 @@ def test_release_keeps_metric_other_handles_hold(zone: shmmetrics.Zone) -> None:
 
 
 @pytest.mark.parametrize("end", ["release", "close"])
-@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_float"])
+@pytest.mark.parametrize("factory", ["counter", "gauge", "gauge_f64"])
 def test_every_operation_on_an_ended_handle_raises_closed(zone: shmmetrics.Zone, factory: str, end: str) -> None:
     m = getattr(zone, factory)("m")
     getattr(m, end)()
     assert isinstance(m, type(getattr(zone, factory)("other")))  # still a Counter/Gauge/...
     ops = {
         "counter": [lambda: m.inc(), lambda: m.inc(5), lambda: m.dec(), lambda: m.count, lambda: m.value, lambda: m.clear()],
-        "gauge": [lambda: m.set(1), lambda: m.value],
-        "gauge_float": [lambda: m.set(1.0), lambda: m.add(1.0), lambda: m.inc(), lambda: m.dec(), lambda: m.value],
+        "gauge": [lambda: m.set(1), lambda: m.inc(), lambda: m.dec(2), lambda: m.value],
+        "gauge_f64": [lambda: m.set(1.0), lambda: m.add(1.0), lambda: m.inc(), lambda: m.dec(), lambda: m.value],
     }[factory]
     for op in ops + [lambda: m.release(), lambda: m.close(), lambda: m.slot_address, lambda: pickle.dumps(m)]:
         with pytest.raises(shmmetrics.ClosedError):
@@ -249,13 +293,13 @@ def test_handles_cannot_be_constructed_directly() -> None:
     with pytest.raises(TypeError):
         shmmetrics.Counter()
     with pytest.raises(TypeError):
-        shmmetrics.GaugeFloat()
+        shmmetrics.GaugeF64()
 
 
 def test_handles_work_after_the_zone_is_closed(zone_dir: Path) -> None:
     z = shmmetrics.Zone("after")
     c = z.counter("c")
-    g = z.gauge_float("g")
+    g = z.gauge_f64("g")
     z.close()
     c.inc(2)
     g.add(1.5)
@@ -266,10 +310,10 @@ def test_handles_work_after_the_zone_is_closed(zone_dir: Path) -> None:
 
 def test_pickled_handle_reopens_by_name(zone: shmmetrics.Zone) -> None:
     c = zone.counter("pc")
-    f = zone.gauge_float("pf")
+    f = zone.gauge_f64("pf")
     c.inc(5)
     c2, f2 = pickle.loads(pickle.dumps((c, f)))
-    assert type(c2) is shmmetrics.Counter and type(f2) is shmmetrics.GaugeFloat
+    assert type(c2) is shmmetrics.Counter and type(f2) is shmmetrics.GaugeF64
     assert c2 is not c and c2.zone is f2.zone  # one reopened zone for the whole pickle
     c2.inc()
     f2.set(2.0)
@@ -282,7 +326,8 @@ def test_pickled_handle_reopens_by_name(zone: shmmetrics.Zone) -> None:
 
 def test_threads_share_handles_exactly(zone: shmmetrics.Zone) -> None:
     c = zone.counter("threads_total")
-    f = zone.gauge_float("threads_float")
+    g = zone.gauge("threads_gauge")
+    f = zone.gauge_f64("threads_float")
     n, per = 8, 5000
 
     def work(i: int) -> None:
@@ -291,6 +336,8 @@ def test_threads_share_handles_exactly(zone: shmmetrics.Zone) -> None:
             c.inc()
             own.inc(2)
             f.add(0.5)
+            g.inc(3)
+            g.dec()
         own.close()
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
@@ -299,4 +346,5 @@ def test_threads_share_handles_exactly(zone: shmmetrics.Zone) -> None:
     for t in threads:
         t.join()
     assert c.count == n * per * 3
+    assert g.value == n * per * 2
     assert f.value == n * per * 0.5

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,7 @@ def test_fork_children_register_on_inherited_zone(zone: shmmetrics.Zone) -> None
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_pool_with_pickled_handles(zone: shmmetrics.Zone, method: str) -> None:
     counter = zone.counter("pool_total")
-    total = zone.gauge_float("pool_float")
+    total = zone.gauge_f64("pool_float")
     n = 5000 if method != "fork" else PER_PROC
     with _ctx(method).Pool(PROCS) as pool:
         pids = pool.map(_workers.inc_pickled, [(counter, total, n)] * (PROCS * 2))
@@ -83,7 +85,7 @@ def test_bare_os_fork(zone: shmmetrics.Zone, tmp_path: Path) -> None:
             try:
                 for _ in range(PER_PROC):
                     counter.inc()
-                zone.counter("child_made").inc()  # registration re-attaches the child
+                zone.counter("child_made").inc()  # the child registers on the inherited zone
                 code = 0
             finally:
                 os._exit(code)
@@ -135,21 +137,75 @@ def _fork_scenario(zone: shmmetrics.Zone, child_first: str) -> "tuple[int, objec
     return zone.snapshot().get("fork_x"), (result.value if isinstance(result, shmmetrics.Gauge) else result)
 
 
-def test_forked_child_inherited_handle_keeps_its_metric(tmp_path: Path) -> None:
-    # The binding re-attaches the child right after fork: fork_x is claimed by the child, so
-    # the parent's release does not free it (the full zone has no room for fork_y) and the
-    # child's increments land in fork_x.
+@pytest.mark.parametrize("child_first", ["nothing", "stats"])
+def test_forked_child_inherited_handle_keeps_its_metric(tmp_path: Path, child_first: str) -> None:
+    # The library gives the child its own attachment at fork, claiming fork_x: the parent's
+    # release does not free it (the full zone has no room for fork_y) and the child's
+    # increments land in fork_x, whatever the child did first.
     with shmmetrics.Zone(path=tmp_path / "fork.zone", size=24576) as zone:
-        x_value, y = _fork_scenario(zone, "nothing")
+        x_value, y = _fork_scenario(zone, child_first)
         assert x_value == 6
-        assert isinstance(y, shmmetrics.ZoneFullError)
+        assert isinstance(y, shmmetrics.ZoneFullError), y
 
 
-def test_core_forked_child_after_stats_keeps_its_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shmmetrics import _core
+def test_gauge_inc_dec_across_processes(zone: shmmetrics.Zone) -> None:
+    gauge = zone.gauge("in_flight")
+    gauge.set(10)
+    _run(_ctx("fork"), _workers.up_down, [(gauge, PER_PROC)] * PROCS)
+    assert gauge.value == 10 + PROCS * PER_PROC
 
-    monkeypatch.setattr(_core, "REATTACH_AFTER_FORK", False)
-    with shmmetrics.Zone(path=tmp_path / "fork.zone", size=24576) as zone:
-        x_value, y = _fork_scenario(zone, "stats")
-        # shm_zone_stats() re-attaches the child, so its inherited handle keeps fork_x claimed.
-        assert x_value == 6 and isinstance(y, shmmetrics.ZoneFullError), (x_value, y)
+
+# ---- fork never waits on the binding ---------------------------------------------------------
+
+
+def _fork_and_use(zone: shmmetrics.Zone) -> int:
+    """Fork; the child registers and counts on the inherited zone. The child's exit code."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            signal.alarm(20)  # a deadlock in the child fails the test instead of hanging it
+            zone.counter("after_fork").inc()
+            code = 0 if zone.snapshot()["after_fork"] >= 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_fork_while_another_thread_holds_the_zone_bookkeeping(zone: shmmetrics.Zone) -> None:
+    # Another thread is inside the zone's bookkeeping at the fork: its lock is copied held into
+    # the child, where that thread does not exist. The child must not wait for it.
+    zone._guard.acquire()
+    try:
+        assert _fork_and_use(zone) == 0
+    finally:
+        zone._guard.release()
+    assert zone.snapshot()["after_fork"] == 1
+
+
+def test_fork_while_another_thread_is_in_a_library_call(zone: shmmetrics.Zone) -> None:
+    # A thread is inside a call on the zone (here one that waits, as a registration waiting for
+    # the registration lock does): fork() in this thread neither waits for it, nor leaves the
+    # child unable to close the zone.
+    inside, leave = threading.Event(), threading.Event()
+
+    def waiting_call(ptr: int) -> None:
+        inside.set()
+        leave.wait(30)
+
+    t = threading.Thread(target=zone._call, args=(waiting_call,))
+    t.start()
+    try:
+        assert inside.wait(10)
+        assert _fork_and_use(zone) == 0
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            signal.alarm(20)
+            zone.close()
+            os._exit(0 if zone._users == 0 and zone._closing is None else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        leave.set()
+        t.join()

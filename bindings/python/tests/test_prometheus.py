@@ -1,9 +1,12 @@
-"""shmmetrics.prometheus.ZoneCollector: exposition parsed back with prometheus_client's parser."""
+"""shmmetrics.prometheus.ZoneCollector: the shared mapping vectors (tests/vectors/exposition.json),
+checked through a real CollectorRegistry, generate_latest and prometheus_client's parser."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
-from typing import Dict, Tuple
+import os
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -13,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 import shmmetrics  # noqa: E402
 from shmmetrics.prometheus import (  # noqa: E402
+    Exposition,
     ZoneCollector,
     exposition_name,
     parse_name,
@@ -20,51 +24,116 @@ from shmmetrics.prometheus import (  # noqa: E402
     sanitize_metric_name,
 )
 
+from conftest import repo_file  # noqa: E402
+
+VECTORS_FILE = repo_file("SHMMETRICS_VECTORS", "tests/vectors") / "exposition.json"
+if not VECTORS_FILE.is_file():
+    if os.environ.get("SHMMETRICS_VECTORS"):
+        raise RuntimeError(f"SHMMETRICS_VECTORS: {VECTORS_FILE} does not exist")
+    pytest.skip(f"{VECTORS_FILE} not found", allow_module_level=True)
+VECTORS: Dict[str, Any] = json.loads(VECTORS_FILE.read_text())
+
 Kind = shmmetrics.Kind
+Sample = Tuple[str, Tuple[Tuple[str, str], ...]]
+Scraped = Dict[str, Tuple[str, Dict[Sample, float]]]
 
 
-def scrape(registry: CollectorRegistry) -> Dict[str, Tuple[str, Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]]]:
+def kind_of(name: str) -> shmmetrics.Kind:
+    """A vector's kind ("counter", "gauge", "gauge_f64"): the kind whose str() it is."""
+    (kind,) = [k for k in Kind if str(k) == name]
+    return kind
+
+
+def scrape(registry: CollectorRegistry) -> Scraped:
     """{family: (type, {(sample name, sorted labels): value})} from generate_latest's text."""
     text = generate_latest(registry).decode()
-    out = {}
+    out: Scraped = {}
     for fam in text_string_to_metric_families(text):
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in fam.samples}
         assert len(samples) == len(fam.samples), f"duplicate samples in {fam.name}"
+        assert fam.name not in out, f"family {fam.name} twice"
         out[fam.name] = (fam.type, samples)
     return out
 
 
-def test_every_metric_with_the_right_type(zone: shmmetrics.Zone) -> None:
-    zone.counter('http_requests_total{method="GET",code="200"}').inc(3)
-    zone.counter('http_requests_total{method="POST",code="500"}').inc()
-    zone.counter("jobs").inc(2)
-    zone.gauge("workers").set(4)
-    zone.gauge_float('temperature_celsius{room="lab"}').set(21.5)
-    zone.gauge_float('temperature_celsius{room="hall"}').set(-3.25)
-    registry = CollectorRegistry()
-    collector = ZoneCollector(zone, registry=registry)
-    got = scrape(registry)
-    assert got == {
-        "http_requests": (
-            "counter",
-            {
-                ("http_requests_total", (("code", "200"), ("method", "GET"))): 3.0,
-                ("http_requests_total", (("code", "500"), ("method", "POST"))): 1.0,
-            },
-        ),
-        "jobs": ("counter", {("jobs_total", ()): 2.0}),
-        "workers": ("gauge", {("workers", ()): 4.0}),
-        "temperature_celsius": (
-            "gauge",
-            {
-                ("temperature_celsius", (("room", "hall"),)): -3.25,
-                ("temperature_celsius", (("room", "lab"),)): 21.5,
-            },
-        ),
+def expected_families(families: Dict[str, Any]) -> Scraped:
+    return {
+        name: (f["type"], {(s["name"], tuple(sorted(s["labels"].items()))): float(s["value"]) for s in f["samples"]})
+        for name, f in families.items()
     }
-    assert collector.skipped == []
+
+
+def fill(zone: shmmetrics.Zone, metrics: List[Dict[str, Any]]) -> None:
+    for m in metrics:
+        kind = kind_of(m["kind"])
+        if kind is Kind.COUNTER:
+            zone.counter(m["name"]).inc(m["value"])
+        elif kind is Kind.GAUGE:
+            zone.gauge(m["name"]).set(m["value"])
+        else:
+            zone.gauge_f64(m["name"]).set(m["value"])
+
+
+# ---- the shared vectors ----------------------------------------------------------------------
+
+
+def test_vectors_cover_every_section() -> None:
+    assert set(VECTORS) == {"about", "sanitize_metric", "sanitize_label", "parse", "names", "zones"}
+    assert all(VECTORS[k] for k in VECTORS)
+    assert {str(k) for k in Kind} == {m["kind"] for z in VECTORS["zones"] for m in z["metrics"]}
+
+
+@pytest.mark.parametrize("given, want", VECTORS["sanitize_metric"])
+def test_sanitize_metric(given: str, want: str) -> None:
+    assert sanitize_metric_name(given) == want
+
+
+@pytest.mark.parametrize("given, want", VECTORS["sanitize_label"])
+def test_sanitize_label(given: str, want: str) -> None:
+    assert sanitize_label_name(given) == want
+
+
+@pytest.mark.parametrize("case", VECTORS["parse"], ids=lambda c: c["name"])
+def test_parse(case: Dict[str, Any]) -> None:
+    assert parse_name(case["name"]) == (case["base"], case["labels"])
+
+
+@pytest.mark.parametrize("case", VECTORS["names"], ids=lambda c: f'{c["name"]}-{c["kind"]}-{c.get("counters_as_gauges", False)}')
+def test_names(case: Dict[str, Any]) -> None:
+    got = exposition_name(case["name"], kind_of(case["kind"]), case.get("namespace", ""), case.get("counters_as_gauges", False))
+    assert isinstance(got, Exposition)
+    assert (got.family, got.sample, got.labels) == (case["family"], case["sample"], case["labels"])
+    counter = case["kind"] == "counter" and not case.get("counters_as_gauges", False)
+    assert got.type == ("counter" if counter else "gauge")
+
+
+@pytest.mark.parametrize("case", VECTORS["zones"], ids=lambda c: c["what"])
+def test_zones(zone: shmmetrics.Zone, case: Dict[str, Any]) -> None:
+    fill(zone, case["metrics"])
+    registry = CollectorRegistry()
+    collector = ZoneCollector(zone, registry=registry, counters_as_gauges=case.get("counters_as_gauges", False))
+    assert scrape(registry) == expected_families(case["families"])
+    assert collector.skipped == case["skipped"]
+    # Every family's # TYPE line says its type.
     text = generate_latest(registry).decode()
-    assert "# TYPE http_requests_total counter" in text and "# TYPE workers gauge" in text
+    for name, family in case["families"].items():
+        typed = name + "_total" if family["type"] == "counter" else name
+        assert f"# TYPE {typed} {family['type']}\n" in text
+
+
+def test_namespace_reaches_the_exposition(zone: shmmetrics.Zone) -> None:
+    named = [c for c in VECTORS["names"] if c.get("namespace")]
+    assert named
+    for case in named:
+        fill(zone, [{"name": case["name"], "kind": case["kind"], "value": 1}])
+    for case in named:
+        registry = CollectorRegistry()
+        ZoneCollector(zone, namespace=case["namespace"], registry=registry, counters_as_gauges=case.get("counters_as_gauges", False))
+        got = scrape(registry)
+        assert got[case["family"]][1][(case["sample"], tuple(sorted(case["labels"].items())))] == 1.0
+
+
+# ---- behaviour beyond the mapping -----------------------------------------------------------
 
 
 def test_values_are_read_at_each_scrape(zone: shmmetrics.Zone) -> None:
@@ -76,6 +145,15 @@ def test_values_are_read_at_each_scrape(zone: shmmetrics.Zone) -> None:
     zone.gauge("appeared").set(1)
     got = scrape(registry)
     assert got["live"][1] == {("live_total", ()): 5.0} and "appeared" in got
+
+
+def test_counters_as_gauges_may_go_down(zone: shmmetrics.Zone) -> None:
+    c = zone.counter("queue_depth")
+    c.inc(5)
+    registry = CollectorRegistry()
+    ZoneCollector(zone, registry=registry, counters_as_gauges=True)
+    c.dec(7)
+    assert scrape(registry) == {"queue_depth": ("gauge", {("queue_depth", ()): -2.0})}
 
 
 def test_readonly_zone_and_other_processes(zone: shmmetrics.Zone) -> None:
@@ -92,63 +170,7 @@ def test_readonly_zone_and_other_processes(zone: shmmetrics.Zone) -> None:
         assert scrape(registry)["child"] == ("counter", {("child_total", (("pid", "x"),)): 250.0})
 
 
-def test_name_mapping_rules() -> None:
-    assert sanitize_metric_name("db.query-time") == "db_query_time"
-    assert sanitize_metric_name("9lives") == "_9lives"
-    assert sanitize_metric_name("ns:sub") == "ns:sub"
-    assert sanitize_metric_name("") == "_"
-    assert sanitize_label_name("a.b") == "a_b"
-    assert sanitize_label_name("0x") == "_0x"
-    assert sanitize_label_name("__name__") == "shm__name__"
-    assert sanitize_label_name("a:b") == "a_b"  # colons are for metric names only
-    assert parse_name('m{a="1",b="x,y"}') == ("m", {"a": "1", "b": "x,y"})
-    assert parse_name('m{a="q\\"uote",b="back\\\\slash",c="new\\nline"}') == (
-        "m",
-        {"a": 'q"uote', "b": "back\\slash", "c": "new\nline"},
-    )
-    assert parse_name('m{ a = "1" , }') == ("m", {"a": "1"})
-    assert parse_name("m{}") == ("m", {})
-    for broken in ("m{a=1}", 'm{a="1"', 'm{a="1"}x', '{a="1"}', 'm{a="1",a="2"}', 'm{a="1" b="2"}'):
-        assert parse_name(broken) == (broken, {}), broken
-    assert exposition_name("requests_total", Kind.COUNTER) == ("requests", {})
-    assert exposition_name("requests", Kind.COUNTER) == ("requests", {})
-    assert exposition_name("queue_total", Kind.GAUGE) == ("queue_total", {})
-    assert exposition_name('a.b{x.y="1"}', Kind.GAUGE_FLOAT, "app") == ("app_a_b", {"x_y": "1"})
-    assert exposition_name("m{a=1}", Kind.GAUGE) == ("m_a_1_", {})
-
-
-def test_sanitized_and_unparseable_names_are_exposed(zone: shmmetrics.Zone) -> None:
-    zone.counter("db.queries").inc(7)
-    zone.gauge("bad{x=1}").set(2)
-    zone.gauge_float('9lives{0x="1",__a="2"}').set(0.5)
-    registry = CollectorRegistry()
-    ZoneCollector(zone, registry=registry)
-    got = scrape(registry)
-    assert got["db_queries"] == ("counter", {("db_queries_total", ()): 7.0})
-    assert got["bad_x_1_"] == ("gauge", {("bad_x_1_", ()): 2.0})
-    assert got["_9lives"] == ("gauge", {("_9lives", (("_0x", "1"), ("shm__a", "2"))): 0.5})
-
-
-def test_clashing_names_are_skipped_deterministically(zone: shmmetrics.Zone) -> None:
-    zone.counter("a.b").inc(1)
-    zone.counter("a_b").inc(2)  # same family and labels after sanitizing: "a.b" sorts first
-    zone.counter("foo").inc(3)
-    zone.gauge("foo_total").set(4)  # its sample name is the counter's "foo_total"
-    zone.gauge("g").set(5)
-    zone.counter("g_total").inc(6)  # counter family "g" clashes with the gauge "g"
-    zone.gauge('h{l="1"}').set(7)
-    zone.gauge_float('h{l="2"}').set(8.5)  # integer and float gauges share a family
-    registry = CollectorRegistry()
-    collector = ZoneCollector(zone, registry=registry)
-    got = scrape(registry)
-    assert got["a_b"] == ("counter", {("a_b_total", ()): 1.0})
-    assert got["foo"] == ("counter", {("foo_total", ()): 3.0})
-    assert got["g"] == ("gauge", {("g", ()): 5.0})
-    assert got["h"] == ("gauge", {("h", (("l", "1"),)): 7.0, ("h", (("l", "2"),)): 8.5})
-    assert sorted(collector.skipped) == ["a_b", "foo_total", "g_total"]
-
-
-def test_namespace_and_documentation(zone: shmmetrics.Zone) -> None:
+def test_documentation(zone: shmmetrics.Zone) -> None:
     zone.counter("requests").inc()
     registry = CollectorRegistry()
     ZoneCollector(zone, namespace="myapp", registry=registry, documentation="from the {kind} {name}")
@@ -169,3 +191,12 @@ def test_empty_zone(zone: shmmetrics.Zone) -> None:
     registry = CollectorRegistry()
     ZoneCollector(zone, registry=registry)
     assert scrape(registry) == {}
+
+
+def test_closed_zone_fails_the_scrape(zone: shmmetrics.Zone) -> None:
+    zone.counter("x").inc()
+    registry = CollectorRegistry()
+    ZoneCollector(zone, registry=registry)
+    zone.close()
+    with pytest.raises(shmmetrics.ClosedError):
+        generate_latest(registry)

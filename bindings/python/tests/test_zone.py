@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import shmmetrics
-from shmmetrics import _ffi, errors
+from shmmetrics import _ffi, _read, errors
 
 MIN_SIZE = 24576  # one-metric zone (docs/FORMAT.md: 20,608 bytes rounded to the page)
 
@@ -33,7 +33,6 @@ def test_named_zone_in_directory(zone_dir: Path) -> None:
 
 def test_named_zone_uses_shmmetrics_dir(zone_dir: Path) -> None:
     # conftest points SHMMETRICS_DIR at zone_dir: the library resolves the name there.
-    assert shmmetrics.zone_directory() == str(zone_dir)
     with shmmetrics.Zone("byenv") as z:
         assert z.path == str(zone_dir / "shmmetrics-byenv")
         assert os.path.isfile(zone_dir / "shmmetrics-byenv")
@@ -89,7 +88,7 @@ def test_readonly_zone(zone_dir: Path) -> None:
     with shmmetrics.Zone("ro") as w:
         c = w.counter("requests_total")
         c.inc(5)
-        w.gauge_float("temp").set(1.5)
+        w.gauge_f64("temp").set(1.5)
         with shmmetrics.Zone("ro", readonly=True) as r:
             assert r.readonly and "read-only" in repr(r)
             with pytest.raises(shmmetrics.ReadOnlyError) as e:
@@ -98,7 +97,7 @@ def test_readonly_zone(zone_dir: Path) -> None:
             with pytest.raises(shmmetrics.ReadOnlyError):
                 r.gauge("g")
             with pytest.raises(shmmetrics.ReadOnlyError):
-                r.gauge_float("f")
+                r.gauge_f64("f")
             assert r.snapshot() == {"requests_total": 5, "temp": 1.5}
             c.inc()
             assert r.snapshot()["requests_total"] == 6  # live view of the shared memory
@@ -164,7 +163,12 @@ def test_mode(tmp_path: Path) -> None:
         shmmetrics.Zone(path=tmp_path / "d", mode=0o7777)
 
 
-@pytest.mark.parametrize("size", [0, 100, 1 << 41])
+def test_size_zero_means_the_default(tmp_path: Path) -> None:
+    with shmmetrics.Zone(path=tmp_path / "z", size=0) as z:
+        assert z.stats().file_size == shmmetrics.DEFAULT_SIZE == _ffi.SHM_DEFAULT_SIZE
+
+
+@pytest.mark.parametrize("size", [100, 1 << 41])
 def test_invalid_size(tmp_path: Path, size: int) -> None:
     with pytest.raises(shmmetrics.InvalidSizeError) as e:
         shmmetrics.Zone(path=tmp_path / "z", size=size)
@@ -172,13 +176,29 @@ def test_invalid_size(tmp_path: Path, size: int) -> None:
     assert "size" in str(e.value)
 
 
-@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../up", "sp ace", "x" * 201, "é"])
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../up", "sp ace", "x" * 201, "é", "\udc80"])
 def test_invalid_zone_names(zone_dir: Path, name: str) -> None:
+    # The library holds the rule, with or without a directory; the message says it.
+    with pytest.raises(shmmetrics.InvalidNameError) as e:
+        shmmetrics.Zone(name)
+    assert e.value.detail
     with pytest.raises(shmmetrics.InvalidNameError):
-        shmmetrics.Zone(name)  # validated by the library
-    with pytest.raises(shmmetrics.InvalidNameError):
-        shmmetrics.Zone(name, directory=zone_dir)  # validated by the binding, same rule
+        shmmetrics.Zone(name, directory=zone_dir)
     assert os.listdir(zone_dir) == []
+
+
+def test_empty_directory_is_refused_by_the_library(zone_dir: Path) -> None:
+    with pytest.raises(shmmetrics.InvalidNameError) as e:
+        shmmetrics.Zone("x", directory="")
+    assert "directory" in e.value.detail
+
+
+def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("sub")
+    with shmmetrics.Zone("rel", directory="sub") as a, shmmetrics.Zone(path="sub/file.zone") as b:
+        assert a.path == str(tmp_path / "sub" / "shmmetrics-rel")
+        assert b.path == str(tmp_path / "sub" / "file.zone")
 
 
 def test_nul_in_path_or_name(tmp_path: Path) -> None:
@@ -186,6 +206,8 @@ def test_nul_in_path_or_name(tmp_path: Path) -> None:
         shmmetrics.Zone(path=str(tmp_path) + "/a\0b")
     with pytest.raises(shmmetrics.InvalidNameError):
         shmmetrics.Zone("a\0b")
+    with pytest.raises(shmmetrics.InvalidNameError):
+        shmmetrics.Zone("a", directory=str(tmp_path) + "/\0")
 
 
 def test_not_a_file(tmp_path: Path) -> None:
@@ -320,8 +342,8 @@ def test_kind_mismatch(zone: shmmetrics.Zone) -> None:
         zone.gauge("requests")
     assert "counter" in e.value.detail and isinstance(e.value, TypeError)
     with pytest.raises(shmmetrics.KindMismatchError):
-        zone.gauge_float("requests")
-    zone.gauge_float("temp")
+        zone.gauge_f64("requests")
+    zone.gauge_f64("temp")
     with pytest.raises(shmmetrics.KindMismatchError):
         zone.counter("temp")
     assert zone.stats().failed_registrations == 3
@@ -357,16 +379,16 @@ def test_metric_names_are_utf8(zone: shmmetrics.Zone) -> None:
 def test_iteration(zone: shmmetrics.Zone) -> None:
     zone.counter("a").inc(3)
     zone.gauge("b").set(-4)
-    zone.gauge_float("c").set(0.25)
+    zone.gauge_f64("c").set(0.25)
     items = sorted(zone)
     assert [(m.name, m.kind, m.value) for m in items] == [
         ("a", shmmetrics.Kind.COUNTER, 3),
         ("b", shmmetrics.Kind.GAUGE, -4),
-        ("c", shmmetrics.Kind.GAUGE_FLOAT, 0.25),
+        ("c", shmmetrics.Kind.GAUGE_F64, 0.25),
     ]
     assert all(isinstance(m, shmmetrics.MetricInfo) and m.generation > 0 for m in items)
     assert isinstance(items[0].value, int) and isinstance(items[2].value, float)
-    assert str(items[2].kind) == "gauge_float"
+    assert str(items[2].kind) == "gauge_f64"
     assert len(zone.metrics()) == 3
     assert zone.snapshot() == {"a": 3, "b": -4, "c": 0.25}
 
@@ -421,7 +443,8 @@ def test_close_is_idempotent_and_blocks_use(zone_dir: Path) -> None:
     assert c.count == 1
 
 
-def test_closing_during_iteration(zone: shmmetrics.Zone) -> None:
+def test_closing_during_iteration(zone: shmmetrics.Zone, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_read, "ROWS_PER_READ", 1)  # one library call per metric
     for i in range(3):
         zone.counter(f"m{i}")
     it = iter(zone)
@@ -474,7 +497,7 @@ def test_pickling_does_not_recreate_a_removed_zone(tmp_path: Path) -> None:
 
 def test_every_status_has_an_error_class() -> None:
     names = {}
-    for code in range(2, 22):
+    for code in range(2, 24):
         cls = errors.ERRORS[code]
         assert issubclass(cls, shmmetrics.ShmMetricsError)
         assert cls.status == code
@@ -488,7 +511,9 @@ def test_every_status_has_an_error_class() -> None:
         again = pickle.loads(pickle.dumps(err))
         assert type(again) is cls and again.detail == err.detail and again.status == code
         assert str(again) == str(err)
-    assert len(names) == 20
+    assert len(names) == 22
+    assert issubclass(shmmetrics.UntrustedError, PermissionError)
+    assert issubclass(shmmetrics.LockTimeoutError, TimeoutError)
     unknown = errors.error_for_status(99, "", "")
     assert type(unknown) is shmmetrics.ShmMetricsError and unknown.status == 99
     assert _ffi.status_text(99) == "unknown status"
@@ -514,6 +539,24 @@ def test_errcheck_raises_with_the_library_message(zone: shmmetrics.Zone) -> None
     assert "already" in e3.value.detail
     assert _ffi.lib.shm_counter_close(None) == 0  # NULL is fine
     assert _ffi.lib.shm_zone_close(None) == 0
+
+
+def test_errors_of_abi_1_1_calls_carry_their_own_message() -> None:
+    # Calls that take a `struct shm_error *` report through it (thread-independent), whether
+    # it was passed as the structure or by reference; without one, the thread's last error.
+    err = _ffi.shm_error(status=9, message=b"from this call's shm_error")
+    err.message_len = len(err.message)
+    for args in ((err,), (ctypes.byref(err),), (None, err)):
+        with pytest.raises(shmmetrics.KindMismatchError) as e:
+            _ffi._check_status(9, None, args)
+        assert e.value.detail == "from this call's shm_error"
+    err.status = 3  # a stale shm_error from another failure is not this call's
+    with pytest.raises(shmmetrics.KindMismatchError) as e:
+        _ffi._check_status(9, None, (err,))
+    assert e.value.detail == _ffi.last_error()
+    with pytest.raises(shmmetrics.NotFoundError) as e2:
+        shmmetrics.Zone("absent", create=False)
+    assert "absent" in e2.value.detail
 
 
 def test_zone_next_errcheck_treats_done_as_success(zone: shmmetrics.Zone) -> None:
