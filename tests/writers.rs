@@ -287,9 +287,12 @@ fn lock_free_joins_racing_with_releases_never_cross_metrics() {
         assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each worker's rounds so far: the race runs until every worker has done enough of them (a
+    // loaded machine may starve one for seconds), at least 3 s.
+    let progress: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> = std::sync::Arc::new((0..6).map(|_| Default::default()).collect());
     let workers: Vec<_> = (0..6)
         .map(|t| {
-            let (path, stop) = (path.clone(), stop.clone());
+            let (path, stop, progress) = (path.clone(), stop.clone(), progress.clone());
             std::thread::spawn(move || {
                 let z = Zone::open_path(&path, &attach()).unwrap(); // its own writer slot
                 let (mut rounds, mut joined) = (0u64, 0u64);
@@ -312,6 +315,7 @@ fn lock_free_joins_racing_with_releases_never_cross_metrics() {
                         let _ = c.release();
                     }
                     rounds += 1;
+                    progress[t].store(rounds, std::sync::atomic::Ordering::Relaxed);
                 }
                 (rounds, joined)
             })
@@ -320,7 +324,8 @@ fn lock_free_joins_racing_with_releases_never_cross_metrics() {
     let targets: Vec<libc::pthread_t> = workers.iter().take(4).map(std::os::unix::thread::JoinHandleExt::as_pthread_t).collect();
     let t = Instant::now();
     let mut k = 0;
-    while t.elapsed() < Duration::from_secs(3) {
+    let enough = || progress.iter().all(|r| r.load(std::sync::atomic::Ordering::Relaxed) > 100);
+    while t.elapsed() < Duration::from_secs(3) || (!enough() && t.elapsed() < Duration::from_secs(60)) {
         // SAFETY: the threads are alive until `stop` is set below.
         unsafe { libc::pthread_kill(targets[k % targets.len()], libc::SIGUSR1) };
         k += 1;
