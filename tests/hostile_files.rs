@@ -128,6 +128,7 @@ fn headers_that_lie_about_sizes_are_refused_untouched() {
         // Inside the region before, past its start: the check must size that region right.
         ("buckets-inside-attach", header::buckets_offset, g(header::attach_offset) + 4096),
         ("meta-inside-buckets", header::meta_offset, g(header::buckets_offset) + g(header::bucket_count) * 2 / 64 * 64),
+        ("values-inside-meta", header::values_offset, g(header::meta_offset) + g(header::capacity) * g(header::meta_record_size) / 2 / 128 * 128),
         ("meta-misaligned", header::meta_offset, g(header::meta_offset) + 4),
         ("values-before-meta", header::values_offset, g(header::meta_offset)),
         ("values-past-end", header::values_offset, len),

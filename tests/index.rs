@@ -551,3 +551,40 @@ fn remove_on_close_never_removes_a_zone_that_replaced_it() {
     drop(alone);
     assert!(!path.exists(), "the last writer with remove_on_close removes the file");
 }
+
+/// Each later chunk of 1024 records is reserved when the first registration reaches it, its
+/// metadata and its value records (mutant: `record_ranges` placing a chunk at
+/// `offset + from + size` instead of `offset + from * size`, which re-reserved the first chunk).
+#[test]
+fn each_chunk_of_records_is_reserved_when_reached() {
+    use shmmetrics::layout_table::header;
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("idxreserve2");
+    let z = open(&dir, "z", &create(4 << 20));
+    let allocated = || std::fs::metadata(dir.zone_path("z")).unwrap().blocks() * 512;
+    let mut held: Vec<_> = (0..1024).map(|i| z.counter(&format!("m{i}")).unwrap()).collect();
+    let image = std::fs::read(dir.zone_path("z")).unwrap();
+    assert!(header::capacity.get(&image) >= 3 * 1024);
+    let chunk = 1024 * (header::meta_record_size.get(&image) + 128);
+    let before = allocated();
+    held.push(z.counter("m1024").unwrap());
+    let grown = allocated() - before;
+    assert!(grown >= chunk, "the 1025th registration reserved {grown} bytes, not the next 1024 records ({chunk})");
+    held.push(z.counter("m1025").unwrap());
+    assert_eq!(allocated() - before, grown, "the next registration in the chunk found its records reserved");
+}
+
+/// A freed record keeps nothing of its metric: the name's bytes are zeroed in the file, so a
+/// shorter name that reuses the record leaves no tail of the old one (mutant: `clear_name` doing
+/// nothing).
+#[test]
+fn a_freed_record_keeps_no_trace_of_its_name() {
+    let dir = TempDir::new("idxclear");
+    let z = open(&dir, "z", &create(1 << 20));
+    let name = "a_long_name_that_must_not_linger_in_the_zone_file_once_released";
+    let in_file = |s: &str| std::fs::read(dir.zone_path("z")).unwrap().windows(s.len()).any(|w| w == s.as_bytes());
+    let c = z.counter(name).unwrap();
+    assert!(in_file(name));
+    c.release().unwrap();
+    assert!(!in_file("must_not_linger"), "the freed record still holds the name");
+}
