@@ -588,3 +588,18 @@ fn a_freed_record_keeps_no_trace_of_its_name() {
     c.release().unwrap();
     assert!(!in_file("must_not_linger"), "the freed record still holds the name");
 }
+
+/// `entry` at or past the end of the records is None, even in a full zone whose value records
+/// all read as a live state (mutant: `index <= high water`, which read the record one past the
+/// metadata region).
+#[test]
+fn entry_past_the_last_record_is_none() {
+    let dir = TempDir::new("idxentry");
+    let z = open(&dir, "z", &create(24576));
+    let capacity = z.stats().unwrap().capacity;
+    let held: Vec<_> = (0..capacity).map(|i| z.counter(&format!("c{i}")).unwrap()).collect();
+    held.iter().for_each(|c| c.inc(shmmetrics::layout_table::STATE_LIVE as i64));
+    assert!(z.entry(capacity - 1).is_some());
+    assert!(z.entry(capacity).is_none());
+    assert!(z.entry(u32::MAX).is_none());
+}
