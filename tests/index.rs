@@ -603,3 +603,40 @@ fn entry_past_the_last_record_is_none() {
     assert!(z.entry(capacity).is_none());
     assert!(z.entry(u32::MAX).is_none());
 }
+
+/// `Zone::release` by identity, as the bindings release (they keep only the index and the
+/// registration id): the last hold given up frees the entry (mutant: doing nothing).
+#[test]
+fn a_release_by_identity_frees_the_entry() {
+    let dir = TempDir::new("idxrelid");
+    let z = open(&dir, "z", &create(1 << 20));
+    let m = z.register(b"by_identity", Kind::Counter).unwrap();
+    let (index, generation) = (m.index(), m.generation());
+    drop(m); // keeps the hold, as a binding's handle does
+    assert!(z.entry(index).is_some());
+    z.release(index, generation).unwrap();
+    assert!(z.entry(index).is_none(), "the entry is still live after its only hold was released");
+    assert_eq!(z.metrics().count(), 0);
+}
+
+/// `Zone::visit_from` (what the C bulk read `shm_zone_read` uses) visits every live entry in
+/// index order until the visitor says stop (mutant: stopping when the visitor says go on).
+#[test]
+fn visits_go_on_until_the_visitor_stops() {
+    let dir = TempDir::new("idxvisit");
+    let z = open(&dir, "z", &create(1 << 20));
+    let held: Vec<_> = ["a", "b", "c"].iter().map(|n| z.counter(n).unwrap()).collect();
+    let mut seen = Vec::new();
+    z.visit_from(0, |r, name| {
+        seen.push((name.to_string(), r.index));
+        true
+    });
+    assert_eq!(seen.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let mut first_two = Vec::new();
+    z.visit_from(seen[0].1, |_, name| {
+        first_two.push(name.to_string());
+        first_two.len() < 2
+    });
+    assert_eq!(first_two, ["a", "b"]);
+    drop(held);
+}
