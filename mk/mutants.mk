@@ -19,7 +19,7 @@ MUTANTS_VERSION ?= 27.1.0
 MUTANTS_FILES   ?= src/layout.rs src/index.rs src/read.rs src/lock.rs src/slots.rs src/attach.rs \
                    src/zone.rs src/metric.rs src/open.rs src/fork.rs
 MUTANTS_JOBS    ?= 2
-MUTANTS_TIMEOUT ?= 120
+MUTANTS_TIMEOUT ?= 60
 MUTANTS_OUT     ?= $(BUILD)/mutants
 MUTANTS_ARGS    ?=
 # Debug builds without debug info link a quarter faster (the tree's target/debug is built the same
