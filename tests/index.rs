@@ -416,8 +416,12 @@ fn a_damaged_free_list_is_rebuilt_not_followed() {
     set_free_head(high_water + 3 + 1);
     let d = z.counter("d").unwrap();
     assert!(d.0.index() < z.stats().unwrap().high_water, "took a record past the high-water mark");
+    // The record just at the high-water mark is past it too.
+    set_free_head(z.stats().unwrap().high_water + 1);
+    let e = z.counter("e").unwrap();
+    assert!(e.0.index() < z.stats().unwrap().high_water, "took the record at the high-water mark");
     let listed: Vec<String> = z.metrics().map(|m| m.name).collect();
-    assert_eq!(listed, ["a", "b", "c", "d"]);
+    assert_eq!(listed, ["a", "b", "c", "d", "e"]);
     assert!(z.verify().unwrap().is_empty());
 }
 
@@ -639,4 +643,94 @@ fn visits_go_on_until_the_visitor_stops() {
     });
     assert_eq!(first_two, ["a", "b"]);
     drop(held);
+}
+
+/// Writes `v` into `field` (an absolute field of the zone image) of the zone file: what a crash
+/// mid-change, or a hostile writer, leaves behind. Our mapping sees it at once (same pages).
+fn poke(dir: &TempDir, field: shmmetrics::layout_table::Field, v: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap();
+    file.write_at(&v.to_ne_bytes()[..field.size], field.offset as u64).unwrap();
+}
+
+/// Field `field` of metadata record `i` in the zone file.
+fn meta_field(dir: &TempDir, i: u32, field: shmmetrics::layout_table::Field) -> shmmetrics::layout_table::Field {
+    let image = std::fs::read(dir.zone_path("z")).unwrap();
+    field.at(shmmetrics::layout_table::meta_record(&image, i as usize))
+}
+
+/// Freed entries below the high-water mark count as free in the statistics (mutant: the
+/// occupancy pass not counting them).
+#[test]
+fn freed_entries_count_as_free() {
+    let dir = TempDir::new("idxfreecount");
+    let z = open(&dir, "z", &create(1 << 20));
+    let (a, _b) = (z.counter("a").unwrap(), z.counter("b").unwrap());
+    a.release().unwrap();
+    let s = z.stats().unwrap();
+    assert_eq!((s.used, s.high_water, s.free), (1, 2, s.capacity - 1));
+}
+
+/// `repair` after a crash: a half-freed entry a live writer still holds is kept, with its value;
+/// a half-claimed entry and an entry whose fields make no sense are reclaimed, and counted; free
+/// entries are left alone and not counted (mutants: each of repair's arms and counts).
+#[test]
+fn repair_keeps_what_a_live_writer_holds_and_counts_what_it_reclaims() {
+    use shmmetrics::layout_table::{STATE_CLAIMING, STATE_FREEING, meta};
+    let dir = TempDir::new("idxrepair");
+    let z = open(&dir, "z", &create(1 << 20));
+    let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| z.counter(n).unwrap());
+    b.inc(7);
+    let (bi, ci, di) = (b.0.index(), c.0.index(), d.0.index());
+    a.release().unwrap();
+    poke(&dir, meta_field(&dir, bi, meta::state), STATE_FREEING as u64);
+    poke(&dir, meta_field(&dir, ci, meta::state), STATE_CLAIMING as u64);
+    poke(&dir, meta_field(&dir, di, meta::kind), 9);
+    assert_eq!(z.repair().unwrap(), 2, "c and d reclaimed, nothing else");
+    assert_eq!(z.metrics().map(|m| m.name).collect::<Vec<_>>(), ["b"]);
+    assert_eq!((z.entry(bi).unwrap().name.as_str(), b.count()), ("b", 7));
+    assert!(z.verify().unwrap().is_empty());
+}
+
+/// A release that finds its entry registered anew (another generation: it was freed and reused
+/// behind this process's back) leaves it alone (mutant: `||` as `&&` in the check).
+#[test]
+fn a_release_never_frees_a_later_registration_of_its_entry() {
+    use shmmetrics::layout_table::meta;
+    let dir = TempDir::new("idxrelgen");
+    let z = open(&dir, "z", &create(1 << 20));
+    let x = z.counter("x").unwrap();
+    let i = x.0.index();
+    let generation = z.entry(i).unwrap().generation;
+    poke(&dir, meta_field(&dir, i, meta::generation), generation + 1);
+    x.release().unwrap();
+    assert_eq!(z.entry(i).map(|e| e.generation), Some(generation + 1), "the later registration was freed");
+}
+
+/// Unlinking an entry from a chain whose link points one past the last record stops there
+/// (mutant: `<=` in the walk's range check, which read past the metadata region).
+#[test]
+fn unlinking_stops_at_a_link_past_the_last_record() {
+    use shmmetrics::index::fnv1a32;
+    use shmmetrics::layout_table::{header, meta};
+    let dir = TempDir::new("idxunlink");
+    let z = open(&dir, "z", &create(64 << 10));
+    let image = std::fs::read(dir.zone_path("z")).unwrap();
+    let (buckets, capacity) = (header::bucket_count.get(&image) as u32, header::capacity.get(&image));
+    // Two names in one bucket: the walk from the bucket goes through `first` to reach `target`.
+    let bucket = |n: &str| fnv1a32(n.as_bytes()) % buckets;
+    let target = "target";
+    let first = (0..).map(|i| format!("n{i}")).find(|n| bucket(n) == bucket(target)).unwrap();
+    let first = z.counter(&first).unwrap();
+    let target = z.counter(target).unwrap();
+    // Registration pushes at the chain's head: bucket -> target -> first. Make the walk meet
+    // first's link, damaged to point one past the last record, before it meets target.
+    poke(&dir, meta_field(&dir, target.0.index(), meta::next), 0);
+    let image = std::fs::read(dir.zone_path("z")).unwrap();
+    poke(&dir, shmmetrics::layout_table::bucket_head(&image, bucket("target") as usize), first.0.index() as u64 + 1);
+    poke(&dir, meta_field(&dir, first.0.index(), meta::next), capacity + 1);
+    target.release().unwrap();
+    assert!(!z.verify().unwrap().is_empty(), "the damage is still there for verify to report");
+    z.repair().unwrap();
+    assert!(z.verify().unwrap().is_empty());
 }
