@@ -734,3 +734,18 @@ fn unlinking_stops_at_a_link_past_the_last_record() {
     z.repair().unwrap();
     assert!(z.verify().unwrap().is_empty());
 }
+
+/// `verify` under the lock follows the free list and reports a link past the high-water mark
+/// (mutant: `||` as `&&` in the range check, which took the link as a free entry).
+#[test]
+fn verify_reports_a_free_list_link_past_the_high_water_mark() {
+    let dir = TempDir::new("idxverifyfree");
+    let z = open(&dir, "z", &create(1 << 20));
+    let (_a, b) = (z.counter("a").unwrap(), z.counter("b").unwrap());
+    b.release().unwrap();
+    assert!(z.verify().unwrap().is_empty());
+    let high_water = z.stats().unwrap().high_water;
+    poke(&dir, shmmetrics::layout_table::header::free_head, high_water as u64 + 2); // links are index + 1
+    let problems = z.verify().unwrap();
+    assert!(problems.iter().any(|p| p.contains(&format!("free list: link to entry {}", high_water + 1))), "{problems:?}");
+}
