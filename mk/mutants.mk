@@ -31,7 +31,7 @@ MUTANTS_ENV     := CARGO_PROFILE_DEV_DEBUG=0
 # cargo-mutants comes from crates.io, pinned (its mutation operators change between releases,
 # and the counts in docs/RELIABILITY.md are those of this version).
 mutants:
-	@if ! cargo-mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(MUTANTS_VERSION)'; then \
+	@if ! $(CARGO) mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(MUTANTS_VERSION)'; then \
 	  echo "mutants: installing cargo-mutants $(MUTANTS_VERSION) from crates.io"; \
 	  $(CARGO) install --locked cargo-mutants@$(MUTANTS_VERSION) || exit 1; fi
 	@mkdir -p $(MUTANTS_OUT)
