@@ -133,6 +133,8 @@ pub fn read_entry(map: &Mapping, i: u32, name: &mut [u8; 256]) -> Option<RawSnap
         let generation = m.generation.load(Ordering::Relaxed);
         let kind = m.kind.load(Ordering::Relaxed);
         let created_unix_ns = if legacy { 0 } else { m.created_unix_ns.load(Ordering::Relaxed) };
+        #[cfg(test)]
+        tests::MID_SNAPSHOT.with(|h| h.take().map(|f| f()));
         let name_len = m.read_name(name);
         let bits = map.value(i).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
@@ -284,5 +286,46 @@ fn verify_free_list(map: &Mapping, end: u32, reached: &mut [bool], problems: &mu
             return;
         }
         link = m.next.load(Ordering::Acquire);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use crate::index::Kind;
+    use crate::zone::test_zone;
+
+    use super::Value;
+
+    thread_local! {
+        /// Runs in the middle of a snapshot's copy, after the kind and before the name (a reader
+        /// preempted at the worst moment).
+        pub static MID_SNAPSHOT: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    }
+
+    /// The entry a reader is copying is freed and reused for another metric in the middle of
+    /// the copy: the re-check of state and generation must see it and copy again, never return
+    /// the first metric's kind with the second one's name.
+    #[test]
+    fn a_snapshot_torn_by_a_reuse_of_its_entry_copies_again() {
+        let (z, path) = test_zone("torn");
+        let first = z.counter("first_metric_a_counter").unwrap();
+        first.inc(3);
+        let i = first.0.index();
+        let z2 = z.clone();
+        MID_SNAPSHOT.with(|h| {
+            h.set(Some(Box::new(move || {
+                first.release().unwrap(); // its only holder: freed
+                let second = z2.gauge_f64("second").unwrap(); // the free entry is reused at once
+                assert_eq!(second.0.index(), i);
+                second.update(1.5);
+                std::mem::forget(second);
+            })))
+        });
+        let s = z.entry(i).expect("the entry is live");
+        assert!(MID_SNAPSHOT.with(|h| h.take()).is_none(), "the hook ran");
+        assert_eq!((s.name.as_str(), s.kind, s.value()), ("second", Kind::GaugeF64, Value::Float(1.5)));
+        let _ = std::fs::remove_file(path);
     }
 }

@@ -85,3 +85,32 @@ fn contradictory_flags_are_refused_before_touching_files() {
     assert!(std::fs::read(&p).unwrap() == good);
     assert_eq!(entries(&dir.0), vec!["zone".to_string()]);
 }
+
+/// A released or closed handle becomes a no-op, as the header promises: its increments go to a
+/// sink, not to the entry it pointed at (which another handle still uses, and which a new name
+/// could reuse), and it exposes no slot address (mutant: `SlotCell::detach` doing nothing).
+#[test]
+fn a_released_handle_writes_nothing_and_exposes_no_slot() {
+    let dir = TempDir::new("released");
+    let path = cstr(&dir.path("z"));
+    let name = c"requests";
+    let (mut zone, mut kept, mut gone) = (null_mut(), null_mut(), null_mut());
+    // SAFETY: valid C strings and out-pointers; every handle is used only while alive or after
+    // its release, which the ABI allows (a released handle stays valid until the zone closes).
+    unsafe {
+        assert_eq!(shm_zone_open_path(path.as_ptr(), 1 << 16, SHM_OPEN_CREATE, 0, &mut zone), shm_status::SHM_OK);
+        let z = zone.as_ref();
+        assert_eq!(shm_counter_open(z, name.as_ptr(), 8, &mut kept), shm_status::SHM_OK);
+        assert_eq!(shm_counter_open(z, name.as_ptr(), 8, &mut gone), shm_status::SHM_OK);
+        let (kept, gone) = (kept.as_ref(), gone.as_ref());
+        shm_counter_inc(gone, 2);
+        assert_eq!(shm_counter_count(kept), 2);
+        assert!(!shm_counter_slot(gone).is_null());
+        assert_eq!(shm_counter_release(gone), shm_status::SHM_OK);
+        shm_counter_inc(gone, 5);
+        assert_eq!(shm_counter_count(kept), 2, "a released handle still wrote the metric");
+        assert!(shm_counter_slot(gone).is_null(), "a released handle still exposes its slot");
+        assert_eq!(shm_counter_close(kept), shm_status::SHM_OK);
+        assert_eq!(shm_zone_close(z), shm_status::SHM_OK);
+    }
+}

@@ -125,6 +125,10 @@ fn headers_that_lie_about_sizes_are_refused_untouched() {
         ("attach-misaligned", header::attach_offset, 4096 + 8),
         ("buckets-overlap-attach", header::buckets_offset, 4096),
         ("meta-overlaps-buckets", header::meta_offset, g(header::buckets_offset)),
+        // Inside the region before, past its start: the check must size that region right.
+        ("buckets-inside-attach", header::buckets_offset, g(header::attach_offset) + 4096),
+        ("meta-inside-buckets", header::meta_offset, g(header::buckets_offset) + g(header::bucket_count) * 2 / 64 * 64),
+        ("values-inside-meta", header::values_offset, g(header::meta_offset) + g(header::capacity) * g(header::meta_record_size) / 2 / 128 * 128),
         ("meta-misaligned", header::meta_offset, g(header::meta_offset) + 4),
         ("values-before-meta", header::values_offset, g(header::meta_offset)),
         ("values-past-end", header::values_offset, len),
@@ -200,6 +204,95 @@ fn damaged_index_is_reported_and_repaired() {
     }
 }
 
+/// `verify` names each kind of damage, as a monitor sees it (read-only: transient states are
+/// progress, not damage) and as a writer sees it under the lock (where they are damage, and the
+/// free list is checked too).
+#[test]
+fn verify_names_each_kind_of_damage() {
+    let dir = TempDir::new("verify");
+    let good = make_zone(&dir.path("good"), 64 << 10);
+    let (rec0, rec1) = (meta_record(&good, 0), meta_record(&good, 1));
+    let b0 = meta::hash.at(rec0).get(&good) % header::bucket_count.get(&good);
+    let next_generation = header::next_generation.get(&good);
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    // (damage, what a monitor's verify says, what a writer's says); "" = nothing.
+    let cases: Vec<(&str, Edit, String, String)> = vec![
+        (
+            "free-but-linked",
+            Box::new(move |d| meta::state.at(rec0).put(d, 0)),
+            format!("entry 0: linked in bucket {b0} but in state 0"),
+            format!("entry 0: linked in bucket {b0} but in state 0"),
+        ),
+        ("claiming", Box::new(move |d| meta::state.at(rec0).put(d, 1)), String::new(), "entry 0: left in transient state 1".into()),
+        (
+            "hash-wrong",
+            Box::new(move |d| {
+                let h = meta::hash.at(rec0).get(d);
+                meta::hash.at(rec0).put(d, h + 1)
+            }),
+            "entry 0: stored hash does not match its name".into(),
+            format!("entry 0: linked in bucket {b0}, which its hash does not select"),
+        ),
+        ("generation-0", Box::new(move |d| meta::generation.at(rec1).put(d, 0)), "entry 1: generation 0 out of range".into(), "entry 1: generation 0 out of range".into()),
+        (
+            "generation-future",
+            Box::new(move |d| meta::generation.at(rec1).put(d, next_generation + 1)),
+            format!("entry 1: generation {} out of range", next_generation + 1),
+            String::new(),
+        ),
+        ("state-unknown", Box::new(move |d| meta::state.at(rec1).put(d, 77)), "entry 1: unknown state 77".into(), "entry 1: unknown state 77".into()),
+        ("kind-unknown", Box::new(move |d| meta::kind.at(rec1).put(d, 9)), "entry 1: live but unreadable".into(), String::new()),
+        (
+            "name-len-past-the-name",
+            Box::new(move |d| {
+                d[meta::name.at(rec1).range()].fill(b'x');
+                meta::name_len.at(rec1).put(d, 300);
+            }),
+            "entry 1: bad name".into(),
+            String::new(),
+        ),
+        (
+            "high-water-past-capacity",
+            Box::new(|d| {
+                let c = header::capacity.get(d);
+                header::high_water.put(d, c + 1)
+            }),
+            "is past the capacity".into(),
+            String::new(),
+        ),
+        ("free-list-at-a-live-entry", Box::new(|d| header::free_head.put(d, 1)), String::new(), "free list: entry 0 is not free or is listed twice".into()),
+        (
+            "free-entry-off-the-list",
+            Box::new(|d| {
+                let h = header::high_water.get(d);
+                header::high_water.put(d, h + 1)
+            }),
+            String::new(),
+            "entry 3: free but on no free list".into(),
+        ),
+    ];
+    for (what, edit, monitor, writer) in cases {
+        let p = dir.path(what);
+        let mut d = good.clone();
+        edit(&mut d);
+        std::fs::write(&p, &d).unwrap();
+        let seen = Zone::open_path(&p, &read_only()).unwrap().verify().unwrap();
+        if monitor.is_empty() {
+            assert!(seen.is_empty(), "{what}: a monitor reports {seen:?}");
+        } else {
+            assert!(seen.iter().any(|s| s.contains(&monitor)), "{what}: a monitor's verify lacks {monitor:?}: {seen:?}");
+        }
+        let locked = Zone::open_path(&p, &writable()).unwrap().verify().unwrap();
+        for want in [&writer, &monitor] {
+            // A half-claimed entry is progress to a monitor, damage to a writer holding the lock.
+            let monitor_only = what == "claiming" && want == &monitor;
+            if !want.is_empty() && !monitor_only {
+                assert!(locked.iter().any(|s| s.contains(want.as_str())), "{what}: a writer's verify lacks {want:?}: {locked:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn directory_fifo_and_device_at_the_zone_path_are_refused() {
     let dir = TempDir::new("types");
@@ -254,6 +347,8 @@ fn symlink_at_the_zone_path_is_refused_and_its_target_untouched() {
         assert_eq!(open_err(&dangling, &opts), Status::SHM_ERR_NOT_A_FILE);
     }
     assert!(!victim.exists(), "create followed a dangling symlink");
+    let e = Zone::open_path(&dangling, &create(1 << 20)).err().unwrap();
+    assert!(e.message.contains("is a symlink (refused)"), "the message says why: {}", e.message);
     // A symlinked *directory* component is the caller's choice (e.g. SHMMETRICS_DIR itself):
     // only the last component is refused.
     let sub = dir.path("realdir");

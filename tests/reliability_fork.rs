@@ -13,6 +13,14 @@ use std::time::Duration;
 
 use shmmetrics::{OpenOptions, Zone};
 
+/// One test at a time: a fork hands every attachment of the process to the child, the other
+/// tests' too, which would change what they count.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pipe() -> (i32, i32) {
     let mut fds = [0; 2];
     // SAFETY: fds is valid for two ints.
@@ -42,6 +50,7 @@ fn read_byte(fd: i32) -> bool {
 /// metric, or the child's increments land in somebody else's value.
 #[test]
 fn forked_child_inherited_handle_keeps_its_metric() {
+    let _serial = serial();
     let dir = TempDir::new("fork");
     let path = dir.path("zone");
     // Capacity 10: nine fillers and fork_x fill it, so the next registration reuses fork_x's entry.
@@ -78,24 +87,26 @@ fn forked_child_inherited_handle_keeps_its_metric() {
     assert_eq!(x_now, Some(6), "fork_x, still used by the child, keeps the child's increments");
 }
 
-/// The same with the child registering first (a locked call, which also re-attaches it).
+/// The same with the child's first registration (a new name: a locked call in the child's own
+/// writer slot, which first sets the child's own bits on what it inherited) done before the
+/// parent releases, in that order on purpose.
 #[test]
 fn forked_child_that_registers_first_keeps_its_inherited_handle() {
+    let _serial = serial();
     let dir = TempDir::new("fork2");
     let path = dir.path("zone");
     let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
-    let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
+    // Eight fillers, fork_x and the child's own metric fill the zone.
+    let _fillers: Vec<_> = (0..8).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
     x.inc(1);
     let (to_child_r, to_child_w) = pipe();
     let (to_parent_r, to_parent_w) = pipe();
-    // The child's first locked call reopens the file and allocates: do it before the fork's
-    // other threads could matter, i.e. right away, then only atomics.
-    // SAFETY: see above; the child's registration runs single-threaded right after fork.
+    // SAFETY: the child only uses the library (fork-safe), atomics, pipe I/O and _exit.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
     if pid == 0 {
-        let ok = zone.counter("filler_0").is_ok();
+        let ok = zone.counter("child_own").map(|c| c.inc(1)).is_ok();
         write_byte(to_parent_w);
         if ok && read_byte(to_child_r) {
             x.inc(5);
@@ -104,7 +115,7 @@ fn forked_child_that_registers_first_keeps_its_inherited_handle() {
         // SAFETY: as above.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    assert!(read_byte(to_parent_r));
+    assert!(read_byte(to_parent_r), "the child registered");
     x.release().unwrap();
     let y = zone.gauge("fork_y");
     write_byte(to_child_w);
@@ -112,9 +123,55 @@ fn forked_child_that_registers_first_keeps_its_inherited_handle() {
     let mut status = 0;
     // SAFETY: waits for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    let x_now = zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits as i64);
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let x_now = zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits as i64);
     // The zone is full of live claims: fork_y cannot take fork_x's entry.
-    assert!(y.is_err(), "fork_y took an entry although every one is claimed");
+    assert_eq!(y.err().map(|e| e.status), Some(shmmetrics::Status::SHM_ERR_ZONE_FULL), "fork_y took an entry although every one is claimed");
     assert_eq!(x_now, Some(6));
+}
+
+/// A forked child that releases a handle it inherited gives up its own hold, never its
+/// parent's: the metric stays the parent's, with its value, in the same entry. The child runs
+/// in a writer slot of its own (the zone counts two writers, not three: the slot the parent
+/// prepared for it is the one it uses), and what it registered itself becomes an orphan when it
+/// exits, not a metric of its parent's.
+#[test]
+fn forked_child_releasing_an_inherited_handle_leaves_the_parents_hold() {
+    let _serial = serial();
+    let dir = TempDir::new("fork3");
+    let path = dir.path("zone");
+    let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
+    let x = zone.counter("fork_x").unwrap();
+    x.inc(1);
+    let (index, generation) = (x.0.index(), x.0.generation());
+    let (to_child_r, to_child_w) = pipe();
+    let (to_parent_r, to_parent_w) = pipe();
+    // SAFETY: the child only uses the library (fork-safe), atomics, pipe I/O and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = zone.counter("fork_x").unwrap().release().is_ok() && x.release().is_ok() && zone.counter("child_own").map(|c| c.inc(7)).is_ok();
+        write_byte(to_parent_w);
+        read_byte(to_child_r);
+        // SAFETY: leaves without detaching, like a killed process.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    assert!(read_byte(to_parent_r), "the child released");
+    let e = zone.entry(index).expect("fork_x is still live");
+    assert_eq!((e.name.as_str(), e.generation), ("fork_x", generation));
+    x.inc(2);
+    assert_eq!(zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits), Some(3));
+    let s = zone.stats().unwrap();
+    assert_eq!((s.attached, s.used, s.orphaned), (2, 2, 0), "the child in a slot of its own");
+    write_byte(to_child_w);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child's calls failed");
+    let s = zone.stats().unwrap();
+    assert_eq!((s.attached, s.used, s.orphaned), (1, 2, 1), "child_own is an orphan, fork_x the parent's");
+    let newcomer = zone.counter("newcomer").unwrap();
+    assert_ne!(newcomer.0.index(), index);
+    assert_eq!(x.count(), 3);
+    assert!(zone.verify().unwrap().is_empty());
 }
