@@ -678,4 +678,57 @@ pub(crate) mod tests {
         assert!(owner.verify().unwrap().is_empty());
         let _ = std::fs::remove_file(path);
     }
+
+    /// Two 16-byte printable names with the same `name_hash`: the second's last word is solved
+    /// for from the first's hash (the mixing step is invertible), trying first words until it
+    /// comes out printable.
+    fn colliding_names() -> (String, String) {
+        const K: u64 = 0x517C_C1B7_2722_0A95;
+        let k_inv = (0..6).fold(K, |inv: u64, _| inv.wrapping_mul(2u64.wrapping_sub(K.wrapping_mul(inv))));
+        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+        let word = |s: &[u8]| u64::from_ne_bytes(s.try_into().unwrap());
+        let a = "held_a__12345678";
+        let target = mix(mix(16, word(&a.as_bytes()[..8])), word(&a.as_bytes()[8..]));
+        for i in 0..100_000_000u64 {
+            let first = format!("b{i:07}");
+            let w2 = ((target.wrapping_mul(k_inv)) ^ mix(16, word(first.as_bytes())).rotate_left(5)).to_ne_bytes();
+            if w2.iter().all(|b| (0x21..0x7f).contains(b)) {
+                return (a.to_string(), format!("{first}{}", std::str::from_utf8(&w2).unwrap()));
+            }
+        }
+        unreachable!("no printable collision found")
+    }
+
+    /// Held names whose hashes collide keep their own holds: each handle counts on its own
+    /// name's entry, and releases drop the right one (mutants: `Holds` handing out or removing
+    /// the other name's hold).
+    #[test]
+    fn held_names_with_the_same_hash_keep_their_own_holds() {
+        let (a, b) = colliding_names();
+        assert_ne!(a, b);
+        assert_eq!(super::name_hash(a.as_bytes()), super::name_hash(b.as_bytes()));
+        let (z, path) = test_zone("heldcollide");
+        let (a1, b1) = (z.counter(&a).unwrap(), z.counter(&b).unwrap());
+        assert_ne!(a1.0.index(), b1.0.index());
+        a1.inc(1);
+        b1.inc(2);
+        let (a2, b2) = (z.counter(&a).unwrap(), z.counter(&b).unwrap());
+        assert_eq!((a2.0.index(), b2.0.index()), (a1.0.index(), b1.0.index()), "another hold on the same entries");
+        a1.release().unwrap();
+        b1.release().unwrap();
+        let live = |z: &Zone| {
+            let mut names: Vec<(String, u64)> = z.metrics().map(|m| (m.name, m.bits)).collect();
+            names.sort();
+            names
+        };
+        let mut both = vec![(a.clone(), 1), (b.clone(), 2)];
+        both.sort();
+        assert_eq!(live(&z), both, "one hold left on each");
+        b2.release().unwrap();
+        assert_eq!(live(&z), [(a.clone(), 1)]);
+        a2.release().unwrap();
+        assert_eq!(live(&z), []);
+        assert!(z.verify().unwrap().is_empty());
+        let _ = std::fs::remove_file(path);
+    }
 }

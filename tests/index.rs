@@ -749,3 +749,19 @@ fn verify_reports_a_free_list_link_past_the_high_water_mark() {
     let problems = z.verify().unwrap();
     assert!(problems.iter().any(|p| p.contains(&format!("free list: link to entry {}", high_water + 1))), "{problems:?}");
 }
+
+/// Each handle on a name is one hold of this process: of two handles, releasing one keeps the
+/// metric for the other, releasing both frees it (mutants: a release not counting its hold down).
+#[test]
+fn each_handle_is_one_hold() {
+    let dir = TempDir::new("idxholds");
+    let z = open(&dir, "z", &create(1 << 20));
+    let (a, b) = (z.counter("x").unwrap(), z.counter("x").unwrap());
+    assert_eq!(a.0.index(), b.0.index());
+    a.inc(3);
+    a.release().unwrap();
+    assert_eq!(z.metrics().map(|m| (m.name, m.bits)).collect::<Vec<_>>(), [("x".to_string(), 3)], "the other handle still holds x");
+    b.release().unwrap();
+    assert_eq!(z.metrics().count(), 0, "both holds released, the entry is freed");
+    assert!(z.verify().unwrap().is_empty());
+}

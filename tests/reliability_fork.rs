@@ -163,6 +163,19 @@ fn forked_child_releasing_an_inherited_handle_leaves_the_parents_hold() {
     assert_eq!(zone.metrics().find(|m| m.name == "fork_x").map(|m| m.bits), Some(3));
     let s = zone.stats().unwrap();
     assert_eq!((s.attached, s.used, s.orphaned), (2, 2, 0), "the child in a slot of its own");
+    // Each claimed writer slot names its process (informational, docs/FORMAT.md): the parent's
+    // and the child's, which the child sets from its first instant (mutants: the cached PID).
+    use shmmetrics::layout_table::{SLOT_CLAIMED, attach, attach_record, header};
+    let image = std::fs::read(&path).unwrap();
+    let mut pids: Vec<u64> = (0..header::attach_slots.get(&image) as usize)
+        .map(|slot| attach_record(&image, slot))
+        .filter(|&r| attach::state.at(r).get(&image) == SLOT_CLAIMED as u64)
+        .map(|r| attach::pid.at(r).get(&image))
+        .collect();
+    pids.sort_unstable();
+    let mut want = [std::process::id() as u64, pid as u64];
+    want.sort_unstable();
+    assert_eq!(pids, want, "the writer slots' PIDs");
     write_byte(to_child_w);
     let mut status = 0;
     // SAFETY: waits for our own child.
