@@ -11,13 +11,16 @@
 # the tests did not pass, so those count as caught here); the rule then fails only if a missed
 # mutant is not in docs/RELIABILITY.md's list of equivalent mutants (tests/mutants/undocumented.sh).
 #
-# Not part of `make test` or CI: ~15 s per mutant, ~900 mutants, so hours on 2 cores. Scope a
-# run with MUTANTS_FILES (`make mutants MUTANTS_FILES=src/index.rs`), rerun only what was not
-# caught last time with MUTANTS_ARGS=--iterate, list without running with MUTANTS_ARGS=--list.
+# Not part of `make test` or CI: ~8 mutants a minute on 2 cores. By default the files whose every
+# miss has been triaged (a test, or a line saying why it is equivalent): 635 mutants, about an
+# hour. The other core files' misses are listed in docs/RELIABILITY.md but not all triaged
+# yet, so `make mutants MUTANTS_FILES="src/lock.rs src/slots.rs src/attach.rs src/fork.rs"` fails
+# on them. Scope a run with MUTANTS_FILES (`make mutants MUTANTS_FILES=src/index.rs`),
+# rerun only what was not caught last time with MUTANTS_ARGS=--iterate, list without running with
+# MUTANTS_ARGS=--list.
 
 MUTANTS_VERSION ?= 27.1.0
-MUTANTS_FILES   ?= src/layout.rs src/index.rs src/read.rs src/lock.rs src/slots.rs src/attach.rs \
-                   src/zone.rs src/metric.rs src/open.rs src/fork.rs
+MUTANTS_FILES   ?= src/layout.rs src/index.rs src/read.rs src/zone.rs src/metric.rs src/open.rs
 MUTANTS_JOBS    ?= 2
 MUTANTS_TIMEOUT ?= 60
 MUTANTS_OUT     ?= $(BUILD)/mutants

@@ -387,6 +387,8 @@ fn a_name_deeper_than_the_lock_free_walk_is_found_under_the_lock() {
     let other = Zone::open_path(&dir.zone_path("z"), &attach()).unwrap();
     let again = other.counter(&names[0]).unwrap();
     assert_eq!((again.0.index(), again.count()), (handles[0].0.index(), 5), "registered twice");
+    // Found under the lock, the other kind is refused too (mutant: the kind check skipped there).
+    assert_eq!(other.gauge(&names[1]).err().map(|e| e.status), Some(Status::SHM_ERR_KIND_MISMATCH));
     assert_eq!(z.stats().unwrap().used, 66);
     assert!(z.verify().unwrap().is_empty());
 }
@@ -764,4 +766,30 @@ fn each_handle_is_one_hold() {
     b.release().unwrap();
     assert_eq!(z.metrics().count(), 0, "both holds released, the entry is freed");
     assert!(z.verify().unwrap().is_empty());
+}
+
+/// A header overwritten under a live mapping (a file truncated and grown back reads as zeros) is
+/// noticed by the next registration, even within the interval between file-size checks (mutant:
+/// `||` as `&&`, which needed both the magic and the size to change).
+#[test]
+fn a_registration_notices_an_overwritten_header() {
+    use shmmetrics::layout_table::header;
+    let dir = TempDir::new("idxheader");
+    let z = open(&dir, "z", &create(1 << 20));
+    z.counter("a").unwrap();
+    poke(&dir, header::magic, 0);
+    assert_eq!(z.counter("b").err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
+}
+
+/// A zone file shrunk under the mapping is noticed by a registration once the file-size check is
+/// due (at most every 100 ms), instead of faulting on the missing pages (mutant: the check's
+/// interval test inverted).
+#[test]
+fn a_registration_notices_a_shrunk_file_once_the_check_is_due() {
+    let dir = TempDir::new("idxshrunk");
+    let z = open(&dir, "z", &create(1 << 20));
+    z.counter("a").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap().set_len(8192).unwrap();
+    assert_eq!(z.counter("b").err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
 }

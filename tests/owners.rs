@@ -147,3 +147,27 @@ fn a_dead_writers_owner_bits_do_not_pass_to_the_next_claimer_of_its_slot() {
     assert_eq!(newcomer.counter("one_too_many").err().map(|e| e.status), Some(Status::SHM_ERR_ZONE_FULL));
     assert!(zone.verify().unwrap().is_empty());
 }
+
+/// An attachment that detaches cleanly (its zone dropped, its handle closed, not released) takes
+/// its owner bits off what it held before freeing its slot: the metric is an orphan, and the next
+/// attachment, which claims that same slot, does not inherit the hold (mutant: the detach
+/// clearing the bits of the wrong registrations).
+#[test]
+fn a_clean_detach_leaves_no_owner_bits_for_the_next_claimer_of_its_slot() {
+    let _serial = serial();
+    let dir = TempDir::new("detach");
+    let zone = attachments(&dir, 24576, 64, 1).remove(0);
+    let second = open(&dir, "z", &attach());
+    let kept = second.counter("kept").unwrap();
+    kept.inc(3);
+    let (index, slots) = (kept.0.index(), owner_slots(&zone, kept.0.index()));
+    assert_eq!(slots.len(), 1);
+    drop(kept); // closes the handle, keeps the metric
+    drop(second);
+    assert!(owner_slots(&zone, index).is_empty(), "the clean detach cleared its bit");
+    let third = open(&dir, "z", &attach());
+    third.counter("mine").unwrap();
+    let s = zone.stats().unwrap();
+    assert_eq!((s.attached, s.used, s.orphaned), (2, 2, 1), "kept is nobody's, whoever has the slot now");
+    assert_eq!(zone.entry(index).map(|e| e.bits), Some(3));
+}

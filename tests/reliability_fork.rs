@@ -56,6 +56,9 @@ fn forked_child_inherited_handle_keeps_its_metric() {
     // Capacity 10: nine fillers and fork_x fill it, so the next registration reuses fork_x's entry.
     let zone = Zone::open_path(&path, &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     assert_eq!(zone.capacity(), 10);
+    // A zone opened later: the fork handler must still prepare the first (mutants: the list of
+    // open zones losing the older ones).
+    let _later = Zone::open_path(&dir.path("later"), &OpenOptions { create: true, size: 24576, ..Default::default() }).unwrap();
     let _fillers: Vec<_> = (0..9).map(|i| zone.counter(&format!("filler_{i}")).unwrap()).collect();
     let x = zone.counter("fork_x").unwrap();
     x.inc(1);
