@@ -109,8 +109,21 @@ fn a_dead_writers_owner_bits_do_not_pass_to_the_next_claimer_of_its_slot() {
     let _serial = serial();
     let dir = TempDir::new("stale");
     let mut zones = attachments(&dir, 24576, 64, 1);
-    let zone = zones[0].clone();
-    let capacity = zone.capacity() as usize;
+    let capacity = zones[0].capacity() as usize;
+    // Fork from the one attachment that has slot 0, so the child's slot (the first free one
+    // from 0) is another: the dead slot's bit must be found by its own number (mutants: the bit
+    // arithmetic of dead slots). Attachments claim slots upwards from the PID's, wrapping.
+    let slot0_free = || {
+        use shmmetrics::layout_table::{SLOT_FREE, attach, attach_record};
+        let image = std::fs::read(dir.zone_path("z")).unwrap();
+        attach::state.at(attach_record(&image, 0)).get(&image) == SLOT_FREE as u64
+    };
+    while slot0_free() {
+        zones.push(open(&dir, "z", &attach()));
+    }
+    let zone = zones.pop().unwrap(); // the one that took slot 0
+    zones.clear(); // the others detach: one attachment at the fork, one child slot
+    zones.push(zone.clone());
     // SAFETY: the child registers, increments and leaves with _exit (no destructors, no detach).
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
@@ -127,8 +140,11 @@ fn a_dead_writers_owner_bits_do_not_pass_to_the_next_claimer_of_its_slot() {
     let dead_slot = owner_slots(&zone, orphan.index);
     assert_eq!(dead_slot.len(), 1);
     assert_eq!(zone.stats().unwrap().orphaned, 1);
+    assert_ne!(dead_slot, [0]);
     // Every other slot taken by a live attachment; the next one cleans the dead slot and gets it.
-    zones.extend((0..62).map(|_| open(&dir, "z", &attach())));
+    while zones.len() < 63 {
+        zones.push(open(&dir, "z", &attach()));
+    }
     assert_eq!(zone.stats().unwrap().attached, 63);
     let newcomer = open(&dir, "z", &attach());
     assert_eq!(zone.stats().unwrap().attached, 64);
