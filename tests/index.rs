@@ -793,3 +793,17 @@ fn a_registration_notices_a_shrunk_file_once_the_check_is_due() {
     std::fs::OpenOptions::new().write(true).open(dir.zone_path("z")).unwrap().set_len(8192).unwrap();
     assert_eq!(z.counter("b").err().map(|e| e.status), Some(Status::SHM_ERR_CORRUPT));
 }
+
+/// `remove_on_close` unlinks the zone file when the last writer detaches, not before (mutant:
+/// the check for other attached writers inverted).
+#[test]
+fn remove_on_close_waits_for_the_last_writer() {
+    let dir = TempDir::new("idxremove");
+    let path = dir.zone_path("z");
+    let a = Zone::open_path(&path, &OpenOptions { remove_on_close: true, ..create(1 << 20) }).unwrap();
+    let b = Zone::open_path(&path, &OpenOptions { remove_on_close: true, ..attach() }).unwrap();
+    drop(a);
+    assert!(path.exists(), "removed while another writer is attached");
+    drop(b);
+    assert!(!path.exists(), "the last writer removes it");
+}
