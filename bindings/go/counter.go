@@ -30,54 +30,21 @@ func NewCounter(z *Zone, name string) (*Counter, error) {
 // If r already has name, the counter is stopped and r's error returned.
 func NewRegisteredCounter(z *Zone, name string, r metrics.Registry) (*Counter, error) {
 	c, err := NewCounter(z, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := registry(r).Register(name, c); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return registerNew(name, r, c, err)
 }
 
 // GetOrRegisterCounter returns r's counter name, registering a zone counter there first if r
 // has none (nil r: metrics.DefaultRegistry). An error if name is another kind of metric in r
 // or the zone refuses it.
 func GetOrRegisterCounter(z *Zone, name string, r metrics.Registry) (metrics.Counter, error) {
-	r = registry(r)
-	if m, ok := lookup(r, name).(metrics.Counter); ok { // without allocating a factory
-		return m, nil
-	}
-	var err error
-	m := r.GetOrRegister(name, func() metrics.Counter {
-		c, e := NewCounter(z, name)
-		if e != nil {
-			err = e
-			return nil // a nil interface: the registry stores nothing
-		}
-		return c
-	})
-	if err != nil {
-		return nil, err
-	}
-	if c, ok := m.(metrics.Counter); ok {
-		return c, nil
-	}
-	return nil, notKind(name, "counter", m)
+	return getOrRegister(name, r, "counter", func() (metrics.Counter, error) { return NewCounter(z, name) })
 }
 
 // CounterFunc is a factory for r.GetOrRegister(name, CounterFunc(z, name)): it registers
 // counter name in z when called. If the zone refuses it, the counter stays on the heap
 // (metrics.NewCounter) and Options.OnError gets the error.
 func CounterFunc(z *Zone, name string) func() metrics.Counter {
-	return func() metrics.Counter {
-		c, err := NewCounter(z, name)
-		if err != nil {
-			z.report(err)
-			return metrics.NewCounter()
-		}
-		return c
-	}
+	return factory(z, func() (metrics.Counter, error) { return NewCounter(z, name) }, metrics.NewCounter)
 }
 
 // Name is the counter's name in the zone.

@@ -28,50 +28,17 @@ func NewGauge(z *Zone, name string) (*Gauge, error) {
 // NewRegisteredGauge is NewGauge, also registered in r (nil: metrics.DefaultRegistry).
 func NewRegisteredGauge(z *Zone, name string, r metrics.Registry) (*Gauge, error) {
 	g, err := NewGauge(z, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := registry(r).Register(name, g); err != nil {
-		g.Stop()
-		return nil, err
-	}
-	return g, nil
+	return registerNew(name, r, g, err)
 }
 
 // GetOrRegisterGauge returns r's gauge name, registering a zone gauge there first if needed.
 func GetOrRegisterGauge(z *Zone, name string, r metrics.Registry) (metrics.Gauge, error) {
-	r = registry(r)
-	if m, ok := lookup(r, name).(metrics.Gauge); ok { // without allocating a factory
-		return m, nil
-	}
-	var err error
-	m := r.GetOrRegister(name, func() metrics.Gauge {
-		g, e := NewGauge(z, name)
-		if e != nil {
-			err = e
-			return nil
-		}
-		return g
-	})
-	if err != nil {
-		return nil, err
-	}
-	if g, ok := m.(metrics.Gauge); ok {
-		return g, nil
-	}
-	return nil, notKind(name, "gauge", m)
+	return getOrRegister(name, r, "gauge", func() (metrics.Gauge, error) { return NewGauge(z, name) })
 }
 
 // GaugeFunc is a factory for r.GetOrRegister(name, GaugeFunc(z, name)); see CounterFunc.
 func GaugeFunc(z *Zone, name string) func() metrics.Gauge {
-	return func() metrics.Gauge {
-		g, err := NewGauge(z, name)
-		if err != nil {
-			z.report(err)
-			return metrics.NewGauge()
-		}
-		return g
-	}
+	return factory(z, func() (metrics.Gauge, error) { return NewGauge(z, name) }, metrics.NewGauge)
 }
 
 // Name is the gauge's name in the zone.

@@ -29,52 +29,19 @@ func NewGaugeFloat64(z *Zone, name string) (*GaugeFloat64, error) {
 // NewRegisteredGaugeFloat64 is NewGaugeFloat64, also registered in r (nil: the default).
 func NewRegisteredGaugeFloat64(z *Zone, name string, r metrics.Registry) (*GaugeFloat64, error) {
 	g, err := NewGaugeFloat64(z, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := registry(r).Register(name, g); err != nil {
-		g.Stop()
-		return nil, err
-	}
-	return g, nil
+	return registerNew(name, r, g, err)
 }
 
 // GetOrRegisterGaugeFloat64 returns r's float gauge name, registering a zone one first if
 // needed.
 func GetOrRegisterGaugeFloat64(z *Zone, name string, r metrics.Registry) (metrics.GaugeFloat64, error) {
-	r = registry(r)
-	if m, ok := lookup(r, name).(metrics.GaugeFloat64); ok { // without allocating a factory
-		return m, nil
-	}
-	var err error
-	m := r.GetOrRegister(name, func() metrics.GaugeFloat64 {
-		g, e := NewGaugeFloat64(z, name)
-		if e != nil {
-			err = e
-			return nil
-		}
-		return g
-	})
-	if err != nil {
-		return nil, err
-	}
-	if g, ok := m.(metrics.GaugeFloat64); ok {
-		return g, nil
-	}
-	return nil, notKind(name, "gauge_f64", m)
+	return getOrRegister(name, r, "gauge_f64", func() (metrics.GaugeFloat64, error) { return NewGaugeFloat64(z, name) })
 }
 
 // GaugeFloat64Func is a factory for r.GetOrRegister(name, GaugeFloat64Func(z, name)); see
 // CounterFunc.
 func GaugeFloat64Func(z *Zone, name string) func() metrics.GaugeFloat64 {
-	return func() metrics.GaugeFloat64 {
-		g, err := NewGaugeFloat64(z, name)
-		if err != nil {
-			z.report(err)
-			return metrics.NewGaugeFloat64()
-		}
-		return g
-	}
+	return factory(z, func() (metrics.GaugeFloat64, error) { return NewGaugeFloat64(z, name) }, metrics.NewGaugeFloat64)
 }
 
 // Name is the gauge's name in the zone.

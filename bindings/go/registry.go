@@ -190,6 +190,61 @@ func lookup(r metrics.Registry, name string) interface{} {
 	return r.Get(name)
 }
 
+// registerNew is NewRegisteredCounter and its kin: m (just made, or err) registered in r; if r
+// refuses it, m is stopped and r's error returned.
+func registerNew[M metrics.Stoppable](name string, r metrics.Registry, m M, err error) (M, error) {
+	var none M
+	if err != nil {
+		return none, err
+	}
+	if err := registry(r).Register(name, m); err != nil {
+		m.Stop()
+		return none, err
+	}
+	return m, nil
+}
+
+// getOrRegister is GetOrRegisterCounter and its kin: r's metric name if it is an M (looked up
+// first, without allocating a factory), else one made by newM and registered there; an error if
+// r holds name as another type (want names the kind) or newM fails.
+func getOrRegister[M any](name string, r metrics.Registry, want string, newM func() (M, error)) (M, error) {
+	var none M
+	r = registry(r)
+	if m, ok := lookup(r, name).(M); ok {
+		return m, nil
+	}
+	var err error
+	got := r.GetOrRegister(name, func() M {
+		m, e := newM()
+		if e != nil {
+			err = e
+			return none // a nil interface: the registry stores nothing
+		}
+		return m
+	})
+	if err != nil {
+		return none, err
+	}
+	if m, ok := got.(M); ok {
+		return m, nil
+	}
+	return none, notKind(name, want, got)
+}
+
+// factory is CounterFunc and its kin: a function for r.GetOrRegister that makes a zone metric
+// with newM, or, if the zone refuses it, reports the error (Options.OnError) and makes a heap
+// one with onHeap.
+func factory[M any](z *Zone, newM func() (M, error), onHeap func() M) func() M {
+	return func() M {
+		m, err := newM()
+		if err != nil {
+			z.report(err)
+			return onHeap()
+		}
+		return m
+	}
+}
+
 func notKind(name, want string, m interface{}) error {
 	return newError("get "+want+" "+quoteShort(name), ErrKindMismatch, fmt.Sprintf("the registry holds %q as a %T, not a %s", name, m, want))
 }
