@@ -234,6 +234,7 @@ fn a_zone_without_read_permission_is_exit_7() {
     let _z = golden_zone(d.path());
     let path = d.join("shmmetrics-golden");
     let mut cmd;
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         // A copy of the binary that the unprivileged user can run, wherever the tree lives.
         let bin = d.join("shmmetrics");
